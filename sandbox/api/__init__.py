@@ -1,0 +1,1 @@
+"""Flask blueprints, one per resource of the Customer Management API."""

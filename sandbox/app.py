@@ -1,0 +1,51 @@
+"""The application factory: ``create_app(config)`` wires storage, domain and blueprints."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from sandbox import http
+from sandbox.api import customer
+from sandbox.config import API_PREFIX, Config
+from sandbox.domain.customers import CustomerService
+from sandbox.repository import Repository, open_database
+from sandbox.seed import seed_once
+
+
+def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+    """Build the sandbox app; ``config`` is a :class:`Config` or overrides of its defaults."""
+    settings = config if isinstance(config, Config) else Config().with_overrides(config)
+    app = Flask(__name__)
+    app.config.update(SANDBOX=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    # Werkzeug rewrites the request from X-Forwarded-Proto/Host, so hrefs
+    # built from request.host_url are the ones the client can reach.
+    hops = settings.trusted_proxy_hops
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+    )
+
+    db = open_database(settings.db_path)
+    lock = threading.RLock()
+    customers = Repository(db, "customer", lock)
+    seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
+    app.extensions["sandbox.db"] = db
+    app.extensions["sandbox.customers"] = CustomerService(customers)
+
+    http.register(app)
+    app.register_blueprint(customer.bp, url_prefix=API_PREFIX)
+
+    @app.get(API_PREFIX + "/", strict_slashes=False)
+    def api_root() -> Response:
+        base = http.api_base_url()
+        return http.json_response({
+            "name": "TMF629 Customer Management",
+            "version": "4.0.0",
+            "resources": {"customer": f"{base}/customer"},
+        })
+
+    return app

@@ -1,0 +1,1 @@
+"""Plain-Python domain logic of the sandbox: no Flask import below this package."""

@@ -1,0 +1,138 @@
+"""The Customer resource: create, list, retrieve, patch and delete.
+
+Stored documents carry no ``href``: it is derived from the base URL of each
+request, so a customer resolves whichever host name, port or proxy a client
+came through. Observers hear of every change once it is stored (the
+notification hub subscribes here).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sandbox.domain import query
+from sandbox.domain.patch import merge_patch
+from sandbox.domain.validation import reject_unknown_attributes, validate
+from sandbox.errors import bad_request, not_found
+from sandbox.repository import Document, Repository
+
+SERVER_OWNED = ("id", "href")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A stored change; ``before``/``after`` are presented (with ``href``)."""
+
+    kind: Literal["create", "update", "delete"]
+    before: Document | None
+    after: Document | None
+
+
+Observer = Callable[[Change], None]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Document]
+    total: int
+
+
+class CustomerService:
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._repo = repository
+        self._new_id = new_id
+        self.observers: list[Observer] = []
+
+    # -- presentation -------------------------------------------------------
+
+    @staticmethod
+    def present(doc: Document, base_url: str) -> Document:
+        """The stored document as clients see it: ``id``, ``href`` first."""
+        shown: Document = {"id": doc["id"], "href": f"{base_url}/customer/{doc['id']}"}
+        shown.update((k, v) for k, v in doc.items() if k not in SERVER_OWNED)
+        return shown
+
+    def _notify(self, change: Change) -> None:
+        for observer in self.observers:
+            observer(change)
+
+    # -- operations ---------------------------------------------------------
+
+    def create(self, body: Any, base_url: str) -> Document:
+        if not isinstance(body, dict):
+            raise bad_request("The body must be a JSON object (a Customer_Create)")
+        owned = [key for key in SERVER_OWNED if key in body]
+        if owned:
+            raise bad_request(
+                f"{' and '.join(owned)} must not be sent: the server assigns them",
+                reason="Server-owned attribute",
+            )
+        reject_unknown_attributes("Customer_Create", body)
+        validate("Customer_Create", body)
+        doc: Document = {"id": self._new_id(), **body}
+        doc.setdefault("@type", "Customer")
+        self._repo.insert(doc)
+        created = self.present(doc, base_url)
+        self._notify(Change("create", None, created))
+        return created
+
+    def list(
+        self,
+        filters: Iterable[query.Filter],
+        base_url: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        wanted = list(filters)
+        found = [
+            shown
+            for shown in (self.present(doc, base_url) for doc in self._repo.all())
+            if query.matches(shown, wanted)
+        ]
+        end = None if limit is None else offset + limit
+        return Page(found[offset:end], len(found))
+
+    def get(self, ident: str, base_url: str) -> Document:
+        doc = self._repo.get(ident)
+        if doc is None:
+            raise not_found("customer", ident)
+        return self.present(doc, base_url)
+
+    def patch(self, ident: str, body: Any, base_url: str) -> Document:
+        if not isinstance(body, dict):
+            raise bad_request("A merge patch for a Customer must be a JSON object")
+        href = f"{base_url}/customer/{ident}"
+        for key, current in (("id", ident), ("href", href)):
+            if key in body and body[key] != current:
+                raise bad_request(f"'{key}' cannot be changed", reason="Immutable attribute")
+
+        def apply(stored: Document) -> Document:
+            patched = merge_patch(stored, {k: v for k, v in body.items() if k not in SERVER_OWNED})
+            patched["id"] = ident
+            reject_unknown_attributes("Customer", patched)
+            validate("Customer", patched, what="result of the patch")
+            return patched
+
+        outcome = self._repo.update(ident, apply)
+        if outcome is None:
+            raise not_found("customer", ident)
+        before, after = (self.present(doc, base_url) for doc in outcome)
+        if before != after:
+            self._notify(Change("update", before, after))
+        return after
+
+    def delete(self, ident: str, base_url: str) -> None:
+        removed = self._repo.delete(ident)
+        if removed is None:
+            raise not_found("customer", ident)
+        self._notify(Change("delete", self.present(removed, base_url), None))
+

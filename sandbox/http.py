@@ -1,0 +1,116 @@
+"""The HTTP edge shared by all blueprints: JSON in, JSON out, errors as TMF.
+
+``register`` installs the one handler that maps :class:`ApiError` (and any
+Werkzeug or unexpected exception) to the TMF ``Error`` JSON, plus a one-line
+access log per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from sandbox.config import API_PREFIX
+from sandbox.errors import ApiError
+
+JSON_MEDIA_TYPE = "application/json;charset=utf-8"
+access_log = logging.getLogger("sandbox.access")
+error_log = logging.getLogger("sandbox.error")
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    # ensure_ascii=False keeps names like "Zoë" readable, and json never
+    # escapes "/", so an href appears verbatim in the raw text.
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, headers=headers, content_type=JSON_MEDIA_TYPE)
+
+
+def media_type() -> str:
+    return (request.mimetype or "").lower()
+
+
+def read_json(accepted: Iterable[str] = ("application/json",)) -> Any:
+    """The request body parsed as JSON, after checking its media type."""
+    allowed = tuple(accepted)
+    if media_type() not in allowed:
+        sent = request.content_type or "no Content-Type"
+        raise ApiError(
+            415,
+            f"Unsupported media type '{sent}'; send one of: {', '.join(allowed)}",
+            reason="Unsupported Media Type",
+            headers={"Accept-Patch": ", ".join(allowed)} if request.method == "PATCH" else None,
+        )
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "The request body is empty; a JSON document is expected",
+                       reason="Malformed JSON")
+    try:
+        return json.loads(raw.decode(request.mimetype_params.get("charset", "utf-8")))
+    except (UnicodeDecodeError, LookupError, json.JSONDecodeError, RecursionError) as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc}", reason="Malformed JSON") from None
+
+
+def api_base_url() -> str:
+    """The public API root without trailing slash, for building hrefs."""
+    public = current_app.config["SANDBOX"].public_url
+    if public:
+        public = public.rstrip("/")
+        return public if public.endswith(API_PREFIX) else public + API_PREFIX
+    # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix).
+    return request.host_url.rstrip("/") + request.script_root + API_PREFIX
+
+
+def _error_response(error: ApiError) -> Response:
+    response = json_response(error.to_json(), error.status, error.headers)
+    return response
+
+
+def _from_http_exception(exc: HTTPException) -> ApiError:
+    status = exc.code or 500
+    messages = {
+        404: f"No resource at {request.path}",
+        405: f"Method {request.method} is not allowed on {request.path}",
+        413: "The request body is larger than the server accepts "
+        f"({current_app.config.get('MAX_CONTENT_LENGTH')} bytes at most)",
+    }
+    headers = {}
+    if status == 405:
+        valid = getattr(exc, "valid_methods", None) or []
+        headers["Allow"] = ", ".join(valid)
+    return ApiError(status, messages.get(status, exc.description or exc.name), headers=headers)
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(ApiError, _error_response)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return _error_response(_from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        error_log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_response(ApiError(500, "The server failed to handle the request"))
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        query = f"?{request.query_string.decode('latin-1')}" if request.query_string else ""
+        access_log.info(
+            '%s "%s %s%s" %s %s %.1fms',
+            request.remote_addr, request.method, request.path, query,
+            response.status_code, response.calculate_content_length() or 0, elapsed_ms,
+        )
+        return response

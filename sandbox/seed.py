@@ -1,0 +1,46 @@
+"""Loading the seed customers into a store that has never been seeded.
+
+Seeding happens once per store: a marker in the ``meta`` table remembers it,
+so a partner who deletes every customer does not see them come back on the
+next start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sandbox.domain.validation import schema_errors
+from sandbox.repository import Document, Repository
+
+
+class SeedError(ValueError):
+    """The seed file cannot be read or holds an invalid customer."""
+
+
+def read_seed(path: str | Path) -> list[Document]:
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SeedError(f"cannot read seed file {path}: {exc}") from exc
+    if not isinstance(items, list):
+        raise SeedError(f"seed file {path} must hold a JSON array of customers")
+    docs = []
+    for index, item in enumerate(items):
+        errors = schema_errors("Customer", item)
+        if not isinstance(item, dict) or "id" not in item or errors:
+            reason = "; ".join(errors) or "no 'id'"
+            raise SeedError(f"seed file {path}: customer #{index} is invalid: {reason}")
+        # href is derived from each request's base URL, never stored.
+        docs.append({k: v for k, v in item.items() if k != "href"})
+    return docs
+
+
+def seed_once(customers: Repository, meta: Repository, seed_file: str | Path | None) -> int:
+    """Insert the seed customers into an empty, never-seeded store."""
+    if seed_file is None or meta.get("seeded") is not None:
+        return 0
+    docs = read_seed(seed_file) if customers.count() == 0 else []
+    customers.insert_many(docs)
+    meta.insert({"id": "seeded", "file": str(seed_file), "count": len(docs)})
+    return len(docs)
