@@ -1,0 +1,284 @@
+"""Run settings: target URL, headers, payloads, profile; and the preflight.
+
+Settings come from the command line (CLI or pytest options) and optionally
+from the TM Forum kit's own ``config.json`` (``url``, ``headers``,
+``payloads.Customer.POST.payload``); the command line wins. Everything a user
+can get wrong ends in :class:`ConfigError` carrying one sentence, which the
+CLI prints and turns into exit code 2: a configuration problem is never a
+verdict about the target, and never a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ctk_runner.client import Client, decode_json
+from ctk_runner.model import PROFILES, Profile
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_REPORT_DIR = "ctk-report"
+
+# Used only when the ``fixtures`` package is not installed next to the harness;
+# the copies in fixtures/payloads/ are the ones to edit.
+_FALLBACK_PAYLOADS: tuple[dict[str, Any], dict[str, Any]] = (
+    {"name": "Moon Football Club", "engagedParty": {"@referredType": "Organization", "id": "500"}},
+    {"name": "Sun Football Club", "engagedParty": {"@referredType": "Organization", "id": "501"}},
+)
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class ConfigError(Exception):
+    """A problem with the run's configuration; the message is one sentence."""
+
+
+class TargetUnreachable(ConfigError):
+    """The preflight request found no TMF629 API at the target URL."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, already validated."""
+
+    target_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool = True
+    payloads: tuple[dict[str, Any], dict[str, Any]] = _FALLBACK_PAYLOADS
+    profile: Profile = "ctk"
+    report_dir: Path | None = Path(DEFAULT_REPORT_DIR)
+    cleanup: bool = False
+
+    def client(self) -> Client:
+        return Client(self.headers, timeout=self.timeout, verify=self.verify)
+
+
+@dataclass(frozen=True)
+class KitConfig:
+    """The parts of the TM Forum kit's ``config.json`` the harness uses."""
+
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] | None = None
+
+
+def normalise_root(url: str) -> str:
+    """Check the API root URL and give it the trailing slash the kit expects."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"the target URL {url!r} is not an http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"the target URL {url!r} must be the API root, without ?query or #")
+    return text if text.endswith("/") else text + "/"
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not _HEADER_NAME.match(name):
+        raise ConfigError(f"the header {text!r} is not of the form 'Name: value'")
+    return name, value.strip()
+
+
+def _read_json(path: str | Path, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON ({exc})") from None
+
+
+def load_kit_config(path: str | Path) -> KitConfig:
+    """Read a TM Forum CTK ``config.json``."""
+    data = _read_json(path, "the config file")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the config file {path} does not hold a JSON object")
+    url = data.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ConfigError(f"the config file {path} has a 'url' that is not a string")
+    headers: dict[str, str] = {}
+    raw_headers = data.get("headers") or {}
+    if isinstance(raw_headers, Mapping):
+        headers = {str(k): str(v) for k, v in raw_headers.items()}
+    elif isinstance(raw_headers, list):
+        # Postman's own form: [{"key": ..., "value": ..., "disabled": bool}].
+        for item in raw_headers:
+            if not isinstance(item, Mapping) or "key" not in item:
+                raise ConfigError(f"the config file {path} has a header without a 'key'")
+            if not item.get("disabled"):
+                headers[str(item["key"])] = str(item.get("value", ""))
+    else:
+        raise ConfigError(f"the config file {path} has 'headers' that are neither object nor list")
+    payload = None
+    try:
+        payload = data["payloads"]["Customer"]["POST"]["payload"]
+    except (KeyError, TypeError):
+        payload = None
+    if payload is not None and not isinstance(payload, Mapping):
+        raise ConfigError(
+            f"the config file {path} has a Customer POST payload that is not an object"
+        )
+    return KitConfig(url, headers, dict(payload) if payload is not None else None)
+
+
+def load_payload(path: str | Path) -> dict[str, Any]:
+    payload = _read_json(path, "the payload file")
+    if not isinstance(payload, dict):
+        raise ConfigError(f"the payload file {path} does not hold a JSON object")
+    return payload
+
+
+def validate_payload(payload: Mapping[str, Any], origin: str) -> None:
+    """Refuse a create body the spec's ``Customer_Create`` schema rejects."""
+    import schemas
+
+    errors = sorted(
+        schemas.validator("Customer_Create").iter_errors(payload),
+        key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
+    )
+    if errors:
+        first = errors[0]
+        where = "/" + "/".join(str(p) for p in first.absolute_path)
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ConfigError(
+            f"{origin} is not a valid Customer_Create: {first.message} at {where}{more}"
+        )
+
+
+def default_payloads() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The CU01 and CU02 bodies shipped in ``fixtures/payloads/``."""
+    try:
+        folder = resources.files("fixtures").joinpath("payloads")
+        return (
+            json.loads(folder.joinpath("CU01.json").read_text(encoding="utf-8")),
+            json.loads(folder.joinpath("CU02.json").read_text(encoding="utf-8")),
+        )
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return copy.deepcopy(_FALLBACK_PAYLOADS)
+
+
+def build_settings(
+    *,
+    target_url: str | None,
+    headers: Sequence[str] = (),
+    timeout: float | None = None,
+    insecure: bool = False,
+    payload_files: Sequence[str] = (),
+    config_file: str | None = None,
+    profile: str = "ctk",
+    report_dir: str | Path | None = DEFAULT_REPORT_DIR,
+    cleanup: bool = False,
+) -> Settings:
+    """Merge command line and kit config into validated :class:`Settings`."""
+    kit = load_kit_config(config_file) if config_file else KitConfig()
+    url = target_url or kit.url
+    if not url:
+        raise ConfigError("no target: give --target-url URL (or a --config with a 'url')")
+    if profile not in PROFILES:
+        raise ConfigError(f"the profile {profile!r} is unknown; use one of {', '.join(PROFILES)}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout:g}")
+
+    merged = dict(kit.headers)
+    for text in headers:
+        name, value = parse_header(text)
+        merged[name] = value
+
+    payloads: tuple[dict[str, Any], dict[str, Any]]
+    origins: tuple[str, str]
+    if len(payload_files) > 2:
+        raise ConfigError("--payload is given more than twice; the kit creates two customers")
+    if payload_files:
+        first = load_payload(payload_files[0])
+        second = load_payload(payload_files[-1])
+        payloads = (first, second)
+        origins = (f"the payload file {payload_files[0]}", f"the payload file {payload_files[-1]}")
+    elif kit.payload is not None:
+        # The kit posts its single configured payload for both customers.
+        payloads = (kit.payload, copy.deepcopy(kit.payload))
+        origins = (f"the Customer POST payload of {config_file}",) * 2
+    else:
+        payloads = default_payloads()
+        origins = ("the default payload CU01", "the default payload CU02")
+    for payload, origin in zip(payloads, origins, strict=True):
+        validate_payload(payload, origin)
+
+    return Settings(
+        target_url=normalise_root(url),
+        headers=merged,
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+        verify=not insecure,
+        payloads=payloads,
+        profile=profile,  # narrowed to Profile by the PROFILES check above
+        report_dir=Path(report_dir) if report_dir is not None else None,
+        cleanup=cleanup,
+    )
+
+
+def prepare_report_dir(settings: Settings) -> None:
+    """Create the report directory now, so a bad path fails before the run, not after."""
+    if settings.report_dir is None:
+        return
+    try:
+        settings.report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"the report directory {settings.report_dir} cannot be created "
+            f"({exc.strerror or exc})"
+        ) from None
+
+
+def preflight(settings: Settings, client: Client | None = None) -> None:
+    """Send one request the kit sends anyway (``GET customer?fields=id``).
+
+    Raises :class:`TargetUnreachable` when no TMF629 customer collection answers
+    there: transport errors, redirects, 401/403, 404/405, or a non-JSON body.
+    """
+    own = client is None
+    client = client or settings.client()
+    root = settings.target_url
+    url = root + "customer?fields=id"
+    try:
+        reply = client.send("GET", url)
+    finally:
+        if own:
+            client.close()
+    if reply.error is not None:
+        raise TargetUnreachable(f"Cannot reach the target {root}: {reply.error}.")
+    status = f"HTTP {reply.status} {reply.reason}".rstrip()
+    hint = ""
+    if urlsplit(root).path.rstrip("/").endswith("/customer"):
+        hint = " (the URL must be the API root, without the final 'customer')"
+    if reply.status in (301, 302, 303, 307, 308):
+        raise TargetUnreachable(
+            f"The target {root} redirects {url} to {reply.header('Location')}; "
+            "give the final API root as the target URL."
+        )
+    if reply.status in (401, 403):
+        raise TargetUnreachable(
+            f"The target {root} refused access to {url} ({status}); "
+            "pass credentials with --header 'Authorization: ...'."
+        )
+    if reply.status in (404, 405, 410):
+        raise TargetUnreachable(
+            f"The target {root} has no customer collection: GET {url} answered {status}{hint}."
+        )
+    _, problem = decode_json(reply.text)
+    if problem is not None:
+        content_type = reply.header("Content-Type") or "no content type"
+        raise TargetUnreachable(
+            f"The target {root} is not a TMF629 JSON API: GET {url} answered {status} "
+            f"with {content_type}, not JSON{hint}."
+        )

@@ -1,0 +1,248 @@
+"""What a run produces: assertions, executions, the run itself, and its events.
+
+Checks return :class:`Assertion` records (failures are data, not exceptions);
+the runner groups them into one :class:`Execution` per request and appends it
+to the :class:`Run`. Reporters only ever read these objects, so the console,
+HTML, Newman JSON and JUnit outputs always agree on every number.
+
+An assertion's *outcome* depends on the verdict profile: in the ``ctk``
+profile a failed value check (a check the Postman kit can never fail) is a
+warning, in the ``strict`` profile it is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ctk_runner.scenarios import COLLECTION_NAME, Scenario
+
+Profile = Literal["ctk", "strict"]
+PROFILES: tuple[Profile, ...] = ("ctk", "strict")
+
+#: ``kit``: a test the Postman kit runs and can fail; ``value``: a kit test that
+#: can never fail in Postman (value checks, "not expected"); ``strict``: a check
+#: the kit lacks, evaluated only in the strict profile.
+AssertionKind = Literal["kit", "value", "strict"]
+Outcome = Literal["passed", "failed", "warning"]
+
+#: Names of the assertions recorded when a body is not the JSON the kit reads.
+SCRIPT_ERROR_PREFIX = "Response body is a JSON "
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """One evaluated test, named as the kit names it."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    kind: AssertionKind = "kit"
+
+    def outcome(self, profile: Profile) -> Outcome:
+        if self.passed:
+            return "passed"
+        if self.kind == "value" and profile == "ctk":
+            return "warning"
+        return "failed"
+
+
+@dataclass
+class AssertionGroup:
+    """The assertions of one request that share a name (one report row)."""
+
+    name: str
+    passed: int = 0
+    failed: int = 0
+    warnings: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Execution:
+    """One request sent to the target, its response and its assertions."""
+
+    scenario: Scenario
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None = None
+    reason: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    elapsed_ms: float = 0.0
+    size: int = 0
+    #: Set when no response arrived (connection refused, timeout, TLS ...).
+    error: str | None = None
+    assertions: list[Assertion] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def outcomes(self, profile: Profile) -> Iterator[tuple[Assertion, Outcome]]:
+        for assertion in self.assertions:
+            yield assertion, assertion.outcome(profile)
+
+    def count(self, profile: Profile, outcome: Outcome) -> int:
+        return sum(1 for _, o in self.outcomes(profile) if o == outcome)
+
+    def groups(self, profile: Profile) -> list[AssertionGroup]:
+        """Group assertions by name in order of first appearance, like Newman."""
+        groups: dict[str, AssertionGroup] = {}
+        for assertion, outcome in self.outcomes(profile):
+            group = groups.setdefault(assertion.name, AssertionGroup(assertion.name))
+            if outcome == "failed":
+                group.failed += 1
+            else:
+                # A warning still counts as passed, as in the kit's own tally.
+                group.passed += 1
+                if outcome == "warning":
+                    group.warnings += 1
+            if outcome != "passed" and assertion.message:
+                group.messages.append(assertion.message)
+        return list(groups.values())
+
+    def failed(self, profile: Profile) -> bool:
+        return self.error is not None or self.count(profile, "failed") > 0
+
+    @property
+    def script_error(self) -> bool:
+        """Whether the kit's test script would have thrown (body not the JSON it reads)."""
+        return any(a.name.startswith(SCRIPT_ERROR_PREFIX) and not a.passed
+                   for a in self.assertions)
+
+
+@dataclass
+class CleanupResult:
+    """The outcome of deleting one customer the run created (``--cleanup``)."""
+
+    subject: str
+    url: str
+    status: int | None
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure or a warning, as listed at the end of the reports."""
+
+    execution: Execution
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Stat:
+    total: int
+    failed: int
+
+
+@dataclass
+class Run:
+    """A whole run against one target."""
+
+    target: str
+    profile: Profile
+    collection: str = COLLECTION_NAME
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    executions: list[Execution] = field(default_factory=list)
+    cleanup: list[CleanupResult] = field(default_factory=list)
+    listeners: list[Callable[[Event], None]] = field(default_factory=list, repr=False)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def add(self, execution: Execution) -> None:
+        self.executions.append(execution)
+        self.emit(ExecutionFinished(self, execution))
+
+    def finish(self) -> None:
+        if self.finished is None:
+            self.finished = time.time()
+            self.emit(RunFinished(self))
+
+    # -- statistics, shared by every reporter -------------------------------
+
+    def stats(self) -> dict[str, Stat]:
+        count = len(self.executions)
+        return {
+            # Newman counts an iteration as failed only when it could not run.
+            "iterations": Stat(1, 0),
+            "requests": Stat(count, sum(1 for e in self.executions if e.error)),
+            "prerequestScripts": Stat(0, 0),
+            # Every request counts as one test script in the kit's report, even
+            # the fields= requests whose script is empty.
+            "testScripts": Stat(count, sum(1 for e in self.executions if e.script_error)),
+            "assertions": Stat(
+                sum(len(e.assertions) for e in self.executions),
+                sum(e.count(self.profile, "failed") for e in self.executions),
+            ),
+        }
+
+    @property
+    def failed(self) -> bool:
+        return any(e.failed(self.profile) for e in self.executions)
+
+    @property
+    def duration_ms(self) -> float:
+        end = self.finished if self.finished is not None else time.time()
+        return (end - self.started) * 1000.0
+
+    @property
+    def data_received(self) -> int:
+        return sum(e.size for e in self.executions)
+
+    def response_times(self) -> list[float]:
+        return [e.elapsed_ms for e in self.executions if e.error is None]
+
+    def timing(self) -> dict[str, float]:
+        times = self.response_times() or [0.0]
+        return {
+            "responseAverage": statistics.fmean(times),
+            "responseMin": min(times),
+            "responseMax": max(times),
+            "responseSd": statistics.pstdev(times),
+        }
+
+    def problems(self, outcome: Outcome) -> list[Problem]:
+        """Every failed (or warned) assertion, request error and script error."""
+        found: list[Problem] = []
+        for execution in self.executions:
+            if outcome == "failed" and execution.error:
+                found.append(Problem(execution, "Request error", execution.error))
+            for assertion, actual in execution.outcomes(self.profile):
+                if actual == outcome:
+                    found.append(Problem(execution, assertion.name, assertion.message))
+        return found
+
+    def by_folder(self) -> dict[str, list[Execution]]:
+        folders: dict[str, list[Execution]] = {}
+        for execution in self.executions:
+            folders.setdefault(execution.scenario.folder, []).append(execution)
+        return folders
+
+
+@dataclass(frozen=True)
+class ExecutionFinished:
+    run: Run
+    execution: Execution
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run: Run
+
+
+Event = ExecutionFinished | RunFinished
+
+
+def summarize(value: Any, limit: int = 160) -> str:
+    """A short printable form of a JSON value for assertion messages."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,224 @@
+"""The pytest plugin: options, the shared ``ctk`` fixture, reports at session end.
+
+Loaded through the ``pytest11`` entry point into *every* pytest run of an
+environment where the harness is installed, so it stays inert unless asked:
+without ``--target-url``, ``--ctk-sandbox`` or ``--ctk-config`` it only
+declares its options and a ``ctk`` fixture that skips. Activated, it resolves
+the settings (the same code the CLI uses), runs the preflight, and registers
+a :class:`CtkPlugin` that owns the run: the scenario tests in
+:mod:`ctk_runner.suite` share its state through the ``ctk`` fixture, and it
+writes the reports when the session ends.
+
+Options other than ``--target-url`` carry a ``ctk-`` prefix: plain
+``--timeout`` or ``--profile`` would collide with pytest-timeout or
+pytest-profiling and break every pytest run of the environment.
+
+The CLI builds its own :class:`CtkPlugin` and hands it to ``pytest.main``;
+this module then sees it in the config stash and does nothing more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ctk_runner.config import (
+    DEFAULT_REPORT_DIR,
+    ConfigError,
+    Settings,
+    build_settings,
+    normalise_root,
+    preflight,
+    prepare_report_dir,
+)
+from ctk_runner.model import PROFILES
+from ctk_runner.report import write_reports
+from ctk_runner.report.console import ConsoleReporter, summary
+from ctk_runner.runner import CtkSession
+
+PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
+
+#: Attribute the suite's tests carry: their request number in the kit.
+REQUEST_ATTRIBUTE = "ctk_request"
+
+
+class CtkPlugin:
+    """The state and hooks of one active CTK run inside a pytest session."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sandbox: Any = None,
+        quiet: bool = False,
+        print_summary: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.session = CtkSession(settings)
+        self.sandbox = sandbox
+        #: CLI mode: pytest's own per-test letters are replaced by our progress.
+        self.quiet = quiet
+        self.print_summary = print_summary
+        self.reports: dict[str, Path] = {}
+        self.config: pytest.Config | None = None
+        # Progress lines are produced as the run emits events (inside a test,
+        # where output is captured) and printed once the test has reported.
+        self._pending: list[str] = []
+        self.session.run.listeners.append(ConsoleReporter(self._pending.append))
+
+    @property
+    def run(self) -> Any:
+        return self.session.run
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        # tryfirst: the module-level pytest_configure must find us in the stash.
+        config.stash[PLUGIN_KEY] = self
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # The 15 requests share held values, so they must run in kit order even
+        # when a plugin such as pytest-randomly shuffled the collection.
+        slots = [i for i, item in enumerate(items) if _request_number(item) is not None]
+        ordered = sorted((items[i] for i in slots), key=lambda it: _request_number(it) or 0)
+        for slot, item in zip(slots, ordered, strict=True):
+            items[slot] = item
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        if self.quiet and _is_ctk_nodeid(report.nodeid):
+            return report.outcome, "", report.outcome.upper()
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        reporter = self._terminal()
+        if reporter is not None and (self.quiet or reporter.verbosity > 0):
+            for line in self._pending:
+                reporter.write_line(line)
+        self._pending.clear()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.run.executions:
+            return  # nothing ran (deselected, or collection failed): no report to write
+        if self.settings.cleanup:
+            self.session.cleanup()
+        self.run.finish()
+        if self.settings.report_dir is not None:
+            self.reports = write_reports(self.run, self.settings.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.print_summary and self.run.executions:
+            terminalreporter.write_sep("-", self.run.collection)
+            for line in summary(self.run, self.reports):
+                terminalreporter.write_line(line)
+
+    def _terminal(self) -> Any:
+        if self.config is None:
+            return None
+        return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def pytest_unconfigure(self) -> None:
+        self.session.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def _request_number(item: pytest.Item) -> int | None:
+    function = getattr(item, "function", None)
+    return getattr(function, REQUEST_ATTRIBUTE, None)
+
+
+def _is_ctk_nodeid(nodeid: str) -> bool:
+    return "test_ctk_customer.py::" in nodeid
+
+
+# -- module-level hooks: always loaded, inert unless activated ----------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ctk-runner", "TMF629 conformance harness (CTK-Customer-4.0.0)")
+    group.addoption("--target-url", metavar="URL", default=None,
+                    help="run the CTK scenarios against this TMF629 API root")
+    group.addoption("--ctk-sandbox", action="store_true", default=False,
+                    help="start the bundled sandbox on a free port and run against it")
+    group.addoption("--ctk-header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="extra request header, repeatable (e.g. an Authorization token)")
+    group.addoption("--ctk-timeout", type=float, default=None, metavar="SECONDS",
+                    help="per-request timeout (default 30)")
+    group.addoption("--ctk-insecure", action="store_true", default=False,
+                    help="skip TLS certificate verification")
+    group.addoption("--ctk-payload", action="append", default=[], metavar="FILE",
+                    help="Customer_Create body for CU01 then CU02 (one file: used for both)")
+    group.addoption("--ctk-config", metavar="FILE", default=None,
+                    help="the TM Forum kit's config.json (url, headers, payloads)")
+    group.addoption("--ctk-profile", choices=PROFILES, default="ctk",
+                    help="ctk: the kit's verdict; strict: value checks fail, extra checks")
+    group.addoption("--ctk-report-dir", metavar="DIR", default=DEFAULT_REPORT_DIR,
+                    help="where report.html, report.json and junit.xml go")
+    group.addoption("--ctk-cleanup", action="store_true", default=False,
+                    help="delete the customers the run created")
+
+
+def _active(config: pytest.Config) -> bool:
+    option = config.option
+    return bool(getattr(option, "target_url", None) or getattr(option, "ctk_sandbox", False)
+                or getattr(option, "ctk_config", None))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config) or PLUGIN_KEY in config.stash:
+        return  # inert (the CLI passes no target option: it brings its own CtkPlugin)
+    # The requests share state in order: pytest-xdist must not spread them over
+    # workers. Its DSession is created in its own (later) pytest_configure.
+    if hasattr(config.option, "numprocesses"):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+        config.option.tx = []
+    option = config.option
+    sandbox = None
+    try:
+        if option.ctk_sandbox and option.target_url:
+            raise ConfigError("give either --target-url or --ctk-sandbox, not both")
+        settings = build_settings(
+            target_url=option.target_url or ("http://127.0.0.1/" if option.ctk_sandbox else None),
+            headers=option.ctk_header,
+            timeout=option.ctk_timeout,
+            insecure=option.ctk_insecure,
+            payload_files=option.ctk_payload,
+            config_file=option.ctk_config,
+            profile=option.ctk_profile,
+            report_dir=option.ctk_report_dir,
+            cleanup=option.ctk_cleanup,
+        )
+        if option.ctk_sandbox:
+            from ctk_runner.embedded import SandboxProcess, SandboxStartError
+
+            try:
+                sandbox = SandboxProcess().start()
+            except SandboxStartError as exc:
+                raise ConfigError(f"the sandbox did not start: {exc}") from None
+            settings = dataclasses.replace(settings, target_url=normalise_root(sandbox.url))
+        preflight(settings)
+        prepare_report_dir(settings)
+    except ConfigError as exc:
+        if sandbox is not None:
+            sandbox.stop()
+        raise pytest.UsageError(str(exc)) from None
+    plugin = CtkPlugin(settings, sandbox=sandbox)
+    config.pluginmanager.register(plugin, "ctk-runner-session")
+
+
+@pytest.fixture(scope="session")
+def ctk(pytestconfig: pytest.Config) -> Iterator[CtkSession]:
+    """The running CTK session: settings, held values, the run being recorded."""
+    plugin = pytestconfig.stash.get(PLUGIN_KEY, None)
+    if plugin is None:
+        pytest.skip("the CTK scenarios need a target: pass --target-url URL or --ctk-sandbox")
+    yield plugin.session

@@ -1,0 +1,192 @@
+"""``report.html``: one self-contained page laid out like Newman's HTML report.
+
+A certifier reads the kit's Newman report in a fixed order: the summary table
+(Iterations, Requests, Prerequest Scripts, Test Scripts, Assertions; total and
+failed), run duration, data received, average response time, total failures;
+then each request by folder with its description, method, URL, mean time and
+size, status code and the Name / Pass count / Fail count table. This page
+keeps that order and wording, then lists the failures and the warnings with
+their reasons. CSS is inline (the file is mailed around) and every string the
+target supplied is escaped.
+"""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from pathlib import Path
+
+from ctk_runner.model import Execution, Problem, Run
+from ctk_runner.report.formatting import (
+    GENERATOR,
+    display_url,
+    format_duration,
+    format_size,
+)
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;
+background:#f4f5f7;font-size:14px}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 12px;
+border-bottom:2px solid #ccc;padding-bottom:4px}h3{font-size:17px;margin:24px 0 8px;color:#444}
+.panel{background:#fff;border:1px solid #dcdfe4;border-radius:4px;margin:0 0 14px;
+padding:14px 18px}
+.panel h4{margin:0 0 10px;font-size:16px;font-family:Menlo,Consolas,monospace}
+table{border-collapse:collapse;width:100%;margin:6px 0}
+th,td{border:1px solid #e1e4e8;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#f0f2f5}td.num,th.num{text-align:right;width:110px}
+dl{display:grid;grid-template-columns:220px 1fr;gap:4px 12px;margin:0 0 8px}
+dt{color:#666}dd{margin:0;word-break:break-all}
+.meta dd{font-family:inherit}
+.summary{max-width:520px}.kpi{max-width:520px}
+.fail{color:#b00020;font-weight:600}.warn{color:#8a5a00;font-weight:600}
+.ok{color:#1a7f37;font-weight:600}
+tr.fail td{background:#fdecee}tr.warn td{background:#fff6e0}
+.verdict{display:inline-block;padding:4px 12px;border-radius:3px;color:#fff;font-weight:700}
+.verdict.passed{background:#1a7f37}.verdict.failed{background:#b00020}
+code,.mono{font-family:Menlo,Consolas,monospace;font-size:13px}
+.reason{white-space:pre-wrap;word-break:break-word}
+footer{color:#888;font-size:12px;margin-top:32px}
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _summary(run: Run) -> str:
+    stats = run.stats()
+    rows = "".join(
+        f"<tr><th>{label}</th><td class='num'>{stats[key].total}</td>"
+        f"<td class='num{' fail' if stats[key].failed else ''}'>{stats[key].failed}</td></tr>"
+        for label, key in (
+            ("Iterations", "iterations"),
+            ("Requests", "requests"),
+            ("Prerequest Scripts", "prerequestScripts"),
+            ("Test Scripts", "testScripts"),
+            ("Assertions", "assertions"),
+        )
+    )
+    failures = len(run.problems("failed"))
+    warnings = len(run.problems("warning"))
+    verdict = "failed" if run.failed else "passed"
+    return f"""
+<h2>Summary</h2>
+<table class="summary"><tr><th></th><th class="num">Total</th><th class="num">Failed</th></tr>
+{rows}</table>
+<table class="kpi">
+<tr><th>Total run duration</th><td>{format_duration(run.duration_ms)}</td></tr>
+<tr><th>Total data received</th><td>{format_size(run.data_received)} (approx)</td></tr>
+<tr><th>Average response time</th><td>{format_duration(run.timing()["responseAverage"])}</td></tr>
+<tr><th>Total Failures</th><td class="{'fail' if failures else 'ok'}">{failures}</td></tr>
+<tr><th>Total Warnings</th><td class="{'warn' if warnings else ''}">{warnings}</td></tr>
+<tr><th>Verdict ({_e(run.profile)} profile)</th>
+<td><span class="verdict {verdict}">{verdict.upper()}</span></td></tr>
+</table>"""
+
+
+def _request(run: Run, execution: Execution) -> str:
+    scenario = execution.scenario
+    groups = execution.groups(run.profile)
+    has_warnings = any(g.warnings for g in groups)
+    passed = sum(g.passed for g in groups)
+    failed = sum(g.failed for g in groups)
+    status = (
+        f"<span class='fail'>{_e(execution.error)}</span>" if execution.error
+        else _e(execution.status)
+    )
+    table = ""
+    if groups:
+        head = "<th>Name</th><th class='num'>Pass count</th><th class='num'>Fail count</th>"
+        if has_warnings:
+            head += "<th class='num'>of which warnings</th>"
+        rows = []
+        for g in groups:
+            css = "fail" if g.failed else "warn" if g.warnings else ""
+            cells = (f"<td>{_e(g.name)}</td><td class='num'>{g.passed}</td>"
+                     f"<td class='num'>{g.failed}</td>")
+            if has_warnings:
+                cells += f"<td class='num'>{g.warnings or ''}</td>"
+            rows.append(f"<tr class='{css}'>{cells}</tr>")
+        table = f"<h5>Tests</h5><table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"""
+<div class="panel" id="request-{scenario.number}">
+<h4>{_e(scenario.name)}</h4>
+<dl>
+<dt>Description</dt><dd>{_e(scenario.description)}</dd>
+<dt>Method</dt><dd>{_e(execution.method)}</dd>
+<dt>URL</dt><dd class="mono">{_e(display_url(execution.url))}</dd>
+<dt>Mean time per request</dt><dd>{format_duration(execution.elapsed_ms)}</dd>
+<dt>Mean size per request</dt><dd>{format_size(execution.size)}</dd>
+<dt>Total passed tests</dt><dd>{passed}</dd>
+<dt>Total failed tests</dt><dd class="{'fail' if failed else ''}">{failed}</dd>
+<dt>Status code</dt><dd>{status}</dd>
+</dl>{table}
+</div>"""
+
+
+def _problems(title: str, problems: list[Problem], css: str, empty: str) -> str:
+    if not problems:
+        return f"<h2>{title}</h2><p>{empty}</p>"
+    rows = "".join(
+        f"<tr class='{css}'><td class='num'>{i}</td>"
+        f"<td><a href='#request-{p.execution.scenario.number}'>"
+        f"{_e(p.execution.scenario.folder)} {_e(p.execution.scenario.name)}</a><br>"
+        f"<span class='mono'>{_e(p.execution.method)} "
+        f"{_e(display_url(p.execution.url))}</span></td>"
+        f"<td>{_e(p.name)}</td><td class='reason'>{_e(p.message)}</td></tr>"
+        for i, p in enumerate(problems, 1)
+    )
+    return (f"<h2>{title} ({len(problems)})</h2><table><tr><th class='num'>#</th>"
+            f"<th>Request</th><th>Assertion</th><th>Reason</th></tr>{rows}</table>")
+
+
+def _cleanup(run: Run) -> str:
+    if not run.cleanup:
+        return ""
+    rows = "".join(
+        f"<tr class='{'' if c.ok else 'fail'}'><td>{_e(c.subject)}</td>"
+        f"<td class='mono'>DELETE {_e(c.url)}</td><td>{_e(c.status or '')}</td>"
+        f"<td>{'deleted' if c.ok else _e(c.message)}</td></tr>"
+        for c in run.cleanup
+    )
+    return ("<h2>Clean-up</h2><table><tr><th>Customer</th><th>Request</th><th>Status</th>"
+            f"<th>Result</th></tr>{rows}</table>")
+
+
+def render(run: Run) -> str:
+    started = time.strftime("%a %b %d %Y %H:%M:%S %Z", time.localtime(run.started))
+    folders = "".join(
+        f"<h3>{_e(folder)}</h3>" + "".join(_request(run, e) for e in executions)
+        for folder, executions in run.by_folder().items()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(run.collection)} report</title><style>{_CSS}</style></head>
+<body><main>
+<h1>{_e(run.collection)}</h1>
+<dl class="meta">
+<dt>Collection</dt><dd>{_e(run.collection)}</dd>
+<dt>Target</dt><dd class="mono">{_e(run.target)}</dd>
+<dt>Time</dt><dd>{_e(started)}</dd>
+<dt>Exported with</dt><dd>{_e(GENERATOR)} ({_e(run.profile)} profile)</dd>
+</dl>
+{_summary(run)}
+<h2>Requests</h2>
+{folders}
+{_problems("Failures", run.problems("failed"), "fail", "No failures.")}
+{_problems("Warnings", run.problems("warning"), "warn",
+           "No warnings: every value check held.")}
+{_cleanup(run)}
+<footer>Generated by {_e(GENERATOR)}. Value checks and "not expected" checks can never fail
+in the Postman kit; in the ctk profile a mismatch is listed as a warning, in the strict
+profile it is a failure.</footer>
+</main></body></html>
+"""
+
+
+def write(run: Run, path: Path) -> Path:
+    path.write_text(render(run), encoding="utf-8")
+    return path

@@ -1,0 +1,247 @@
+"""Targets for the harness's own tests: a conformant stand-in and its faults.
+
+:class:`StandIn` is a small, independent TMF629 customer API (a plain WSGI
+app over a dict) whose behaviour is switched by :class:`Faults`: each fault
+is one way a real server gets the CTK wrong. Without faults it is
+conformant, so the harness must pass it in both profiles; with one fault the
+harness must fail on the assertion that names it.
+
+:class:`SandboxFault` wraps the real sandbox app in WSGI middleware, to prove
+the same detection against the production code path.
+
+:func:`serve` runs any WSGI app on 127.0.0.1, on a free port, in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from werkzeug.serving import make_server
+
+ROOT_PATH = "/tmf-api/customerManagement/v4/"
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+            404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """How the stand-in deviates from TMF629 (the defaults are conformant)."""
+
+    seed: int = 25
+    create_status: int = 201
+    drop_type: bool = False
+    href: Literal["resource", "collection", "number"] = "resource"
+    ignore_filters: bool = False
+    ignore_id_filter: bool = False
+    ignore_fields: bool = False
+    unknown_id: Literal["error", "empty-200", "empty-404"] = "error"
+    location: bool = True
+    rename_on_read: bool = False
+    delete_status: int = 204
+    html_everywhere: bool = False
+    no_collection: bool = False
+
+
+class StandIn:
+    """A TMF629 customer collection in memory, with switchable faults."""
+
+    def __init__(self, faults: Faults = Faults()) -> None:
+        self.faults = faults
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        for n in range(1, faults.seed + 1):
+            self.customers[f"seed-{n:03d}"] = {
+                "id": f"seed-{n:03d}",
+                "name": f"Seed Customer {n:03d}",
+                "status": "Approved",
+                "engagedParty": {"@referredType": "Organization", "id": str(9000 + n)},
+                "@type": "Customer",
+            }
+        #: (method, path, Authorization header) of every request received.
+        self.requests: list[tuple[str, str, str | None]] = []
+
+    # -- representation -------------------------------------------------------
+
+    def _represent(self, base: str, stored: dict[str, Any]) -> dict[str, Any]:
+        body = dict(stored)
+        if self.faults.href == "collection":
+            body["href"] = base + "customer"
+        elif self.faults.href == "number":
+            body["href"] = 4242
+        else:
+            body["href"] = base + "customer/" + stored["id"]
+        if self.faults.drop_type:
+            body.pop("@type", None)
+        # id, href first, like most servers, so text searches see realistic JSON.
+        return {"id": body.pop("id"), "href": body.pop("href"), **body}
+
+    # -- WSGI -----------------------------------------------------------------
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        self.requests.append((method, path, environ.get("HTTP_AUTHORIZATION")))
+        base = f"http://{environ['HTTP_HOST']}{ROOT_PATH}"
+        if self.faults.html_everywhere:
+            return _send(start_response, 200, b"<html><body>Welcome</body></html>",
+                         "text/html; charset=utf-8")
+        if not path.startswith(ROOT_PATH + "customer") or self.faults.no_collection:
+            return _json(start_response, 404, _error(404, "no such resource"))
+        rest = path[len(ROOT_PATH + "customer"):].strip("/")
+        if not rest:
+            if method == "POST":
+                return self._create(environ, start_response, base)
+            if method == "GET":
+                return self._list(start_response, base, query)
+            return _json(start_response, 405, _error(405, "method not allowed"))
+        if method == "GET":
+            return self._read(start_response, base, rest)
+        if method == "DELETE":
+            return self._delete(start_response, rest)
+        return _json(start_response, 405, _error(405, "method not allowed"))
+
+    def _create(self, environ: Environ, start_response: StartResponse,
+                base: str) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            payload = json.loads(environ["wsgi.input"].read(length) or b"null")
+        except ValueError:
+            return _json(start_response, 400, _error(400, "body is not JSON"))
+        if not isinstance(payload, dict) or "name" not in payload:
+            return _json(start_response, 400, _error(400, "name is required"))
+        new_id = str(uuid.uuid4())
+        stored = {**payload, "id": new_id, "@type": payload.get("@type", "Customer")}
+        with self.lock:
+            self.customers[new_id] = stored
+        body = self._represent(base, stored)
+        headers = [("Location", base + "customer/" + new_id)] if self.faults.location else []
+        return _json(start_response, self.faults.create_status, body, headers)
+
+    def _list(self, start_response: StartResponse, base: str,
+              query: list[tuple[str, str]]) -> Iterable[bytes]:
+        with self.lock:
+            items = [self._represent(base, c) for c in self.customers.values()]
+        fields = [f for k, v in query if k == "fields" for f in v.split(",") if f]
+        for key, value in query:
+            if key in ("fields", "offset", "limit", "sort") or self.faults.ignore_filters:
+                continue
+            if key == "id" and self.faults.ignore_id_filter:
+                continue
+            items = [i for i in items if key in i and str(i[key]) == value]
+        if fields and not self.faults.ignore_fields:
+            keep = set(fields) | {"id", "href", "@type"}
+            items = [{k: v for k, v in i.items() if k in keep} for i in items]
+        return _json(start_response, 200, items)
+
+    def _read(self, start_response: StartResponse, base: str, customer_id: str) -> Iterable[bytes]:
+        with self.lock:
+            stored = self.customers.get(customer_id)
+        if stored is None:
+            if self.faults.unknown_id == "empty-200":
+                return _send(start_response, 200, b"", "application/json")
+            if self.faults.unknown_id == "empty-404":
+                return _send(start_response, 404, b"", "application/json")
+            return _json(start_response, 404, _error(404, f"customer {customer_id} not found"))
+        body = self._represent(base, stored)
+        if self.faults.rename_on_read:
+            body["name"] = "Renamed " + str(body.get("name"))
+        return _json(start_response, 200, body)
+
+    def _delete(self, start_response: StartResponse, customer_id: str) -> Iterable[bytes]:
+        with self.lock:
+            existed = self.customers.pop(customer_id, None) is not None
+        if not existed:
+            return _json(start_response, 404, _error(404, "not found"))
+        if self.faults.delete_status != 204:
+            return _json(start_response, self.faults.delete_status,
+                         _error(self.faults.delete_status, "delete refused"))
+        return _send(start_response, 204, b"", None)
+
+
+class SandboxFault:
+    """WSGI middleware over the real sandbox app that rewrites one answer.
+
+    ``create_status`` replaces the status of ``POST .../customer``, leaving the
+    body the sandbox produced untouched.
+    """
+
+    def __init__(self, app: WSGIApp, *, create_status: int) -> None:
+        self.app = app
+        self.create_status = create_status
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        is_create = environ["REQUEST_METHOD"] == "POST" and environ.get(
+            "PATH_INFO", "").rstrip("/").endswith("/customer")
+
+        def rewrite(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            if is_create and status.startswith("201"):
+                status = f"{self.create_status} {_REASONS.get(self.create_status, 'X')}"
+            return start_response(status, headers, *args)
+
+        return self.app(environ, rewrite)
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    return {"code": str(status), "reason": _REASONS.get(status, "Error"), "message": message,
+            "status": str(status), "@type": "Error"}
+
+
+def _json(start_response: StartResponse, status: int, body: Any,
+          headers: list[tuple[str, str]] | None = None) -> Iterable[bytes]:
+    return _send(start_response, status, json.dumps(body).encode(), "application/json",
+                 headers)
+
+
+def _send(start_response: StartResponse, status: int, data: bytes, content_type: str | None,
+          headers: list[tuple[str, str]] | None = None) -> Iterable[bytes]:
+    all_headers = list(headers or [])
+    if content_type:
+        all_headers.append(("Content-Type", content_type))
+    all_headers.append(("Content-Length", str(len(data))))
+    start_response(f"{status} {_REASONS.get(status, 'Unknown')}", all_headers)
+    return [data]
+
+
+@contextlib.contextmanager
+def serve(app: WSGIApp, *, tls: bool = False) -> Iterator[str]:
+    """Serve ``app`` on a free local port; yield its API root URL.
+
+    ``tls`` serves HTTPS with a throwaway self-signed certificate (needs the
+    ``cryptography`` package), which no client trusts without ``--insecure``.
+    """
+    # The development server logs every request; the tests read reports instead.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server("127.0.0.1", 0, app, threaded=True,
+                         ssl_context="adhoc" if tls else None)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_port}{ROOT_PATH}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
