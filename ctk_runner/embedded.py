@@ -37,15 +37,17 @@ class SandboxProcess:
         db: str | Path | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
+        command: Sequence[str] | None = None,
     ) -> None:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if db is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="tmf629-sandbox-")
             db = Path(self._tmpdir.name) / "sandbox-db.json"
         self.db = str(db)
+        # ``command`` lets tests start the installed console script instead.
+        launcher = list(command) if command else [sys.executable, "-u", "-m", "sandbox"]
         self.args = [
-            sys.executable, "-u", "-m", "sandbox",
-            "--host", "127.0.0.1", "--port", "0", "--db", self.db, *extra_args,
+            *launcher, "--host", "127.0.0.1", "--port", "0", "--db", self.db, *extra_args,
         ]
         self.startup_timeout = startup_timeout
         self.url = ""

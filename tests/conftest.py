@@ -1,0 +1,72 @@
+"""Shared fixtures, in the style of Flask's tutorial: an app per test on a
+real file-backed TinyDB, its test client, and real servers on real ports."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from waitress.server import create_server
+
+from ctk_runner.embedded import SandboxProcess
+from sandbox import create_app
+
+API = "/tmf-api/customerManagement/v4"
+MINIMAL = {
+    "name": "Moon Football Club",
+    "engagedParty": {"@referredType": "Organization", "id": "500"},
+}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "sandbox-db.json"
+
+
+@pytest.fixture
+def app_config(db_path: Path) -> dict[str, Any]:
+    """Overrides for ``create_app``; tests change it before ``app`` is built."""
+    return {"db_path": str(db_path)}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    yield app
+    app.extensions["sandbox.db"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def created(client: FlaskClient) -> dict[str, Any]:
+    """One customer created through the API."""
+    response = client.post(f"{API}/customer", json=MINIMAL)
+    assert response.status_code == 201
+    return response.get_json()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app behind waitress on a free port, in this process; yields the API root."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}{API}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def sandbox_process(db_path: Path) -> Iterator[SandboxProcess]:
+    """``tmf629-sandbox`` as a real process on a free port, on a real file store."""
+    with SandboxProcess(db=db_path, command=["tmf629-sandbox"]) as process:
+        yield process
