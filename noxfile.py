@@ -1,0 +1,41 @@
+"""Developer sessions: ``nox -s tests``, ``lint``, ``sandbox``, ``ctk``, ``bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite, in parallel."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def sandbox(session: nox.Session) -> None:
+    """Serve the sandbox; extra arguments go to ``tmf629-sandbox``."""
+    session.install("-e", ".")
+    session.run("tmf629-sandbox", *session.posargs)
+
+
+@nox.session
+def ctk(session: nox.Session) -> None:
+    """The conformance harness against a fresh embedded sandbox."""
+    session.install("-e", ".")
+    session.run("ctk-runner", "--sandbox", *(session.posargs or ["--profile", "strict"]))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput, latency and memory figures of the sandbox (printed, never asserted)."""
+    session.install("-e", ".")
+    session.run("python", "bench/bench_api.py", *session.posargs)
