@@ -105,6 +105,14 @@ def register(app: Flask) -> None:
         g.started = time.perf_counter()
 
     @app.after_request
+    def _bodiless_options(response: Response) -> Response:
+        if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
+            # Flask's automatic OPTIONS answer is an empty text/html 200.
+            response.status_code = 204
+            del response.headers["Content-Type"]
+        return response
+
+    @app.after_request
     def _log(response: Response) -> Response:
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         query = f"?{request.query_string.decode('latin-1')}" if request.query_string else ""

@@ -147,3 +147,17 @@ def test_hostile_input_never_gives_500_or_html(
     assert response.headers["Content-Type"] == JSON_TYPE
     if response.status_code >= 400:
         assert response.get_json()["@type"] == "Error"
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/customer", {"GET", "POST"}), ("/customer/x", {"GET", "PATCH", "DELETE"})],
+)
+def test_options_lists_the_allowed_methods_without_a_body(
+    client: FlaskClient, path: str, allowed: set[str]
+) -> None:
+    response = client.options(f"{API}{path}")
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "text/html" not in response.headers.get("Content-Type", "")
+    assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
