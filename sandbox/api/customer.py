@@ -1,33 +1,47 @@
-"""The ``/customer`` resource: thin views over :class:`CustomerService`."""
+"""The ``/customer`` resource: thin views over :class:`CustomerService`.
+
+Query parsing, paging and patching are plain functions in
+:mod:`sandbox.domain`; the views only hand them the request's parts.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from sandbox.domain import query
+from sandbox.domain import fields, paging, query, sorting
 from sandbox.domain.customers import CustomerService
-from sandbox.http import api_base_url, json_response, read_json
+from sandbox.domain.patch import PATCH_MEDIA_TYPES
+from sandbox.http import api_base_url, json_response, media_type, read_json
 
 bp = Blueprint("customer", __name__)
-
-MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
-
 
 def service() -> CustomerService:
     return current_app.extensions["sandbox.customers"]
 
 
+@bp.after_request
+def _advertise_patch(response: Response) -> Response:
+    # Flask answers OPTIONS itself; RFC 5789 wants Accept-Patch on that answer.
+    if request.method == "OPTIONS" and "ident" in (request.view_args or {}):
+        response.headers["Accept-Patch"] = ", ".join(PATCH_MEDIA_TYPES)
+    return response
+
+
 @bp.get("/customer", strict_slashes=False)
 def list_customers() -> Response:
     args = request.args
-    fields = query.parse_fields(args.get("fields"))
-    filters = query.parse_filters(args.items(multi=True))
-    offset = query.parse_non_negative_int("offset", args.get("offset")) or 0
-    limit = query.parse_non_negative_int("limit", args.get("limit"))
-    page = service().list(filters, api_base_url(), offset=offset, limit=limit)
-    body = [query.select_fields(item, fields) for item in page.items]
-    headers = {"X-Total-Count": str(page.total), "X-Result-Count": str(len(body))}
-    return json_response(body, 200, headers)
+    params = list(args.items(multi=True))
+    selection = fields.parse_fields(args.get("fields"))
+    filters = query.parse_filters(params)
+    keys = sorting.parse_sort(args.getlist("sort"))
+    window = paging.window(args.get("offset"), args.get("limit"),
+                           current_app.config["SANDBOX"].max_limit)
+    base = api_base_url()
+    page = service().list(filters, base, sort=keys, offset=window.offset, limit=window.limit)
+    body = [fields.select_fields(item, selection) for item in page.items]
+    status, headers = paging.response_meta(f"{base}/customer", params, window, page.total,
+                                           len(body))
+    return json_response(body, status, headers)
 
 
 @bp.post("/customer", strict_slashes=False)
@@ -38,14 +52,14 @@ def create_customer() -> Response:
 
 @bp.get("/customer/<ident>", strict_slashes=False)
 def retrieve_customer(ident: str) -> Response:
-    fields = query.parse_fields(request.args.get("fields"))
-    return json_response(query.select_fields(service().get(ident, api_base_url()), fields))
+    selection = fields.parse_fields(request.args.get("fields"))
+    return json_response(fields.select_fields(service().get(ident, api_base_url()), selection))
 
 
 @bp.patch("/customer/<ident>", strict_slashes=False)
 def patch_customer(ident: str) -> Response:
-    body = read_json(MERGE_PATCH_TYPES)
-    return json_response(service().patch(ident, body, api_base_url()))
+    body = read_json(PATCH_MEDIA_TYPES)
+    return json_response(service().patch(ident, body, api_base_url(), media_type()))
 
 
 @bp.delete("/customer/<ident>", strict_slashes=False)

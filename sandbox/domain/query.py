@@ -1,100 +1,226 @@
-"""TMF630 list queries as plain functions: filters and attribute selection.
+"""TMF630 filters as plain functions: attribute paths, OR lists and operators.
 
 A query parameter that is not reserved (``fields``, ``offset``, ``limit``,
-``sort``) is an equality filter on a first-level attribute or a dotted path
-into nested objects and arrays. Along a path, arrays fan out: the filter
-matches when any reached value equals the query value.
+``sort``) is a filter; several filters mean AND. The name is an attribute
+path (``status``, ``engagedParty.id``, ``contactMedium.mediumType``),
+optionally ending in an operator: ``.eq`` (the default), ``.ne``, ``.gt``,
+``.gte``, ``.lt``, ``.lte`` or ``.regex``. A comma in the value means OR
+(``status=Approved,Pending``); for ``.ne`` it means "none of these".
+
+Along a path arrays fan out, and a filter holds when *any* reached value
+satisfies it; a customer without the attribute never matches, even for
+``.ne``. Values are compared by type (see :mod:`sandbox.domain.attributes`):
+a malformed number or date for a typed attribute, an operator the server does
+not know, or a bad regular expression is a 400 naming the parameter.
+
+A regular expression is at most :data:`MAX_PATTERN_LENGTH` characters and is
+run by the ``regex`` module with a timeout: one request may spend at most
+:data:`REGEX_BUDGET_SECONDS` matching, so catastrophic backtracking ends in a
+400, never in a busy server.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.errors import bad_request
+import regex
+
+from sandbox.domain.attributes import (
+    SCALAR_TYPES,
+    Comparable,
+    ValueType,
+    as_text,
+    attribute_type,
+    comparable,
+    parse_as,
+    split_path,
+    values_at,
+)
+from sandbox.errors import ApiError, bad_request
 
 RESERVED = frozenset({"fields", "offset", "limit", "sort"})
-ALWAYS_SELECTED = ("id", "href", "@type")
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "regex")
+ORDERING = frozenset({"gt", "gte", "lt", "lte"})
+MAX_PATTERN_LENGTH = 256
+REGEX_BUDGET_SECONDS = 0.5
+
+_EXAMPLES = {
+    "number": "a number such as 700 or 12.5",
+    "date-time": "a date-time such as 2024-01-01T00:00:00Z",
+    "boolean": "true or false",
+}
 
 
 @dataclass(frozen=True)
 class Filter:
-    """``path`` equals one of ``values`` (several values mean OR)."""
+    """One filter parameter, parsed: ``path`` ``op`` one of ``values``."""
 
+    param: str
     path: tuple[str, ...]
+    op: str
+    #: The raw alternatives (for a string with commas, also the whole value).
     values: tuple[str, ...]
+    #: What the schema says ``path`` holds; None for an unknown attribute.
+    hint: ValueType | None = None
+    #: ``values`` parsed to the schema type, when it is a number, date-time or boolean.
+    typed: tuple[Any, ...] | None = None
+    pattern: Any = None
+    #: ``time.monotonic()`` after which a regular expression stops matching.
+    deadline: float = 0.0
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
 
-def parse_filters(params: Iterable[tuple[str, str]]) -> list[Filter]:
-    """Turn ``(name, value)`` pairs into filters; several filters mean AND."""
-    filters = []
-    for name, value in params:
-        if name in RESERVED:
-            continue
-        path = tuple(name.split("."))
-        if not all(path):
-            raise bad_request(
-                f"Filter '{name}' is not a valid attribute path", reason="Invalid filter"
-            )
-        filters.append(Filter(path, (value,)))
-    return filters
+def _invalid(param: str, raw: str, why: str) -> ApiError:
+    return bad_request(f"Filter '{param}={raw}': {why}", reason="Invalid filter")
 
 
-def values_at(document: Any, path: Sequence[str]) -> Iterator[Any]:
-    """Every value reached by following ``path``; arrays fan out at each step."""
-    if isinstance(document, list):
-        for item in document:
-            yield from values_at(item, path)
-        return
-    if not path:
-        yield document
-        return
-    if isinstance(document, dict) and path[0] in document:
-        yield from values_at(document[path[0]], path[1:])
+def parse_filter(
+    name: str,
+    raw: str,
+    *,
+    scope: tuple[str, ...] = (),
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Filter:
+    """Parse one ``name=raw`` pair; ``scope`` prefixes the path for schema look-ups.
+
+    ``deadline`` (a ``clock()`` time) ends regular-expression matching; by
+    default :data:`REGEX_BUDGET_SECONDS` from now.
+    """
+    path = split_path(name)
+    if path is None:
+        raise bad_request(f"Filter '{name}' is not a valid attribute path", reason="Invalid filter")
+    op = "eq"
+    if len(path) > 1 and path[-1] in OPERATORS:
+        op, path = path[-1], path[:-1]
+    elif len(path) > 1 and attribute_type(scope + path) is None:
+        parent = attribute_type(scope + path[:-1])
+        if parent in SCALAR_TYPES:
+            # "name.like" cannot be an attribute: name is a string, so it is an operator.
+            raise _invalid(name, raw, f"'{path[-1]}' is not a supported operator; use one "
+                           f"of {', '.join('.' + o for o in OPERATORS)}")
+    hint = attribute_type(scope + path)
+    if op == "regex":
+        ends = clock() + REGEX_BUDGET_SECONDS if deadline is None else deadline
+        return Filter(name, path, op, (raw,), hint, None, _compile(name, raw), ends)
+    if op in ORDERING and hint in ("boolean", "object"):
+        what = "a boolean" if hint == "boolean" else "an object; compare one of its attributes"
+        raise _invalid(name, raw, f"'{'.'.join(path)}' is {what}, it cannot be {op}-compared")
+    parts = tuple(raw.split(","))
+    if hint in ("number", "date-time", "boolean"):
+        typed = []
+        for part in parts:
+            value = parse_as(part, hint)
+            if value is None:
+                raise _invalid(name, raw, f"'{part}' is not {_EXAMPLES[hint]}")
+            typed.append(value)
+        return Filter(name, path, op, parts, hint, tuple(typed))
+    # Free text may itself contain a comma ("Doe, John"): the whole value counts too.
+    values = parts if len(parts) == 1 else (raw, *parts)
+    return Filter(name, path, op, values, hint)
 
 
-def as_query_text(value: Any) -> str:
-    """The text a query string would carry for ``value`` (``true``, ``42``, ...)."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _compile(param: str, pattern: str) -> Any:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise _invalid(param, pattern[:40] + "...", f"the regular expression is longer than "
+                       f"{MAX_PATTERN_LENGTH} characters")
+    try:
+        return regex.compile(pattern)
+    except (regex.error, ValueError, OverflowError, RecursionError) as exc:
+        raise _invalid(param, pattern, f"invalid regular expression ({exc})") from None
+
+
+def parse_filters(
+    params: Iterable[tuple[str, str]],
+    *,
+    scope: tuple[str, ...] = (),
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Filter]:
+    """Turn ``(name, value)`` pairs into filters, skipping the reserved names.
+
+    All regular expressions of one call share one time budget (``deadline``).
+    """
+    ends = clock() + REGEX_BUDGET_SECONDS if deadline is None else deadline
+    return [parse_filter(name, value, scope=scope, deadline=ends, clock=clock)
+            for name, value in params if name not in RESERVED]
+
+
+# -- evaluation ------------------------------------------------------------------------
+
+
+def _wanted(f: Filter, rank: str) -> list[Comparable]:
+    """The filter's values as comparables of ``rank`` (what the stored value is)."""
+    if f.typed is not None and f.hint is not None:
+        return [(f.hint, value) for value in f.typed]
+    wanted = []
+    for text in f.values:
+        value = parse_as(text, rank) if rank != "json" else text
+        if value is not None:
+            wanted.append((rank, value))
+    return wanted
+
+
+def _bounds(f: Filter) -> list[Comparable]:
+    """The values an ordering operator compares with.
+
+    Untyped attributes take the query text's own type: ``value.gt=100`` is about
+    numbers, and text such as "SME" is not greater than 100.
+    """
+    if f.typed is not None and f.hint is not None:
+        return [(f.hint, value) for value in f.typed]
+    if f.hint == "string":
+        return [("string", text) for text in f.values]
+    bounds: list[Comparable] = []
+    for text in f.values:
+        for rank in ("number", "date-time"):
+            value = parse_as(text, rank)
+            if value is not None:
+                bounds.append((rank, value))
+                break
+        else:
+            bounds.append(("string", text))
+    return bounds
+
+
+def _search(f: Filter, text: str) -> bool:
+    remaining = f.deadline - time.monotonic()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        return f.pattern.search(text, timeout=remaining) is not None
+    except TimeoutError:
+        raise _invalid(f.param, f.values[0], "the regular expression takes too long to "
+                       f"evaluate (more than {REGEX_BUDGET_SECONDS:g} s for the request); "
+                       "simplify it") from None
+
+
+def holds(f: Filter, value: Any) -> bool:
+    """Whether one stored value satisfies ``f``."""
+    if f.op == "regex":
+        return _search(f, as_text(value))
+    stored = comparable(value, f.hint)
+    if f.op == "eq":
+        return stored in _wanted(f, stored[0])
+    if f.op == "ne":
+        return stored not in _wanted(f, stored[0])
+    same = [w[1] for w in _bounds(f) if w[0] == stored[0]]
+    key = stored[1]
+    if f.op == "gt":
+        return any(key > w for w in same)
+    if f.op == "gte":
+        return any(key >= w for w in same)
+    if f.op == "lt":
+        return any(key < w for w in same)
+    return any(key <= w for w in same)  # lte
 
 
 def matches(document: Mapping[str, Any], filters: Iterable[Filter]) -> bool:
-    return all(
-        any(as_query_text(found) in f.values for found in values_at(document, f.path))
-        for f in filters
-    )
-
-
-def parse_fields(raw: str | None) -> list[str] | None:
-    """``fields=a,b`` as a list of names; None when every attribute is wanted."""
-    if raw is None:
-        return None
-    return [name.strip() for name in raw.split(",") if name.strip()]
-
-
-def select_fields(document: Mapping[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
-    """Keep the named first-level attributes plus ``id``, ``href`` and ``@type``."""
-    if fields is None:
-        return dict(document)
-    wanted = set(fields) | set(ALWAYS_SELECTED)
-    return {key: value for key, value in document.items() if key in wanted}
-
-
-def parse_non_negative_int(name: str, raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"'{name}' must be a non-negative integer, got '{raw}'") from None
-    if value < 0:
-        raise bad_request(f"'{name}' must be a non-negative integer, got '{raw}'")
-    return value
+    """All filters hold, each for at least one value its path reaches."""
+    return all(any(holds(f, found) for found in values_at(document, f.path)) for f in filters)
