@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sandbox import http
-from sandbox.api import customer
+from sandbox import events, http
+from sandbox.api import admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain.customers import CustomerService
 from sandbox.repository import Repository, open_database
@@ -35,9 +35,15 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
     app.extensions["sandbox.db"] = db
     app.extensions["sandbox.customers"] = CustomerService(customers)
+    # The hub observes the customer service; subscriptions persist like customers.
+    app.extensions[events.EXTENSION] = events.install(
+        settings, Repository(db, "hub", lock), app.extensions["sandbox.customers"])
 
     http.register(app)
     app.register_blueprint(customer.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(hub.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(listener.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(admin.bp, url_prefix="/admin")
 
     @app.get(API_PREFIX + "/", strict_slashes=False)
     def api_root() -> Response:

@@ -11,8 +11,11 @@ from types import FrameType
 
 from waitress.server import create_server
 
+from sandbox import events
 from sandbox.app import create_app
 from sandbox.config import API_PREFIX, Config, default_seed_file
+from sandbox.events.delivery import CALLBACK_MODES
+from sandbox.events.safety import parse_network
 from sandbox.seed import SeedError
 from sandbox.storage import StoreCorruptError
 
@@ -38,10 +41,46 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--no-seed", action="store_true", help="start with an empty store")
     parser.add_argument("--max-body-bytes", type=int, default=1024 * 1024,
                         help="largest accepted request body (default: %(default)s)")
+    parser.add_argument("--max-limit", type=_positive_int, default=Config.max_limit,
+                        help="largest page a list returns; larger or absent limit= is "
+                        "capped to it (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=8,
                         help="worker threads (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    notify = parser.add_argument_group("notifications (POST /hub)")
+    notify.add_argument("--allow-callback-network", action="append", default=None,
+                        type=_network, metavar="CIDR",
+                        help="a network callbacks may target, repeatable; 'global' means every "
+                        "public address (default: any target when --host is loopback, else "
+                        "public addresses only)")
+    notify.add_argument("--callback-mode", choices=CALLBACK_MODES, default="listener",
+                        help="listener: POST to <callback>/listener/<eventName> (the spec's "
+                        "client listener paths); exact: to the callback URL itself "
+                        "(default: %(default)s)")
+    notify.add_argument("--delivery-attempts", type=_positive_int, default=5, metavar="N",
+                        help="attempts per event before it is given up (default: %(default)s)")
+    notify.add_argument("--delivery-backoff", type=float, default=1.0, metavar="SECONDS",
+                        help="wait before the first retry, doubled for each further one "
+                        "(default: %(default)s)")
+    notify.add_argument("--delivery-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="read timeout of one delivery attempt; connecting may take 3 s "
+                        "at most (default: %(default)s)")
     return parser
+
+
+def _network(text: str) -> str:
+    try:
+        parse_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -60,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_file=None if args.no_seed else args.seed,
         public_url=args.public_url,
         max_body_bytes=args.max_body_bytes,
+        max_limit=args.max_limit,
+        bind_host=args.host,
+        callback_networks=tuple(args.allow_callback_network or ()) or None,
+        callback_mode=args.callback_mode,
+        delivery_attempts=args.delivery_attempts,
+        delivery_backoff=args.delivery_backoff,
+        delivery_timeout=(min(3.0, args.delivery_timeout), args.delivery_timeout),
     )
     try:
         app = create_app(config)
@@ -70,13 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             # otherwise strip them before the app sees them.
             clear_untrusted_proxy_headers=False,
         )
-    except (SeedError, StoreCorruptError, OSError) as exc:
+    except (SeedError, StoreCorruptError, OSError, ValueError) as exc:
         print(f"tmf629-sandbox: {exc}", file=sys.stderr)
         return 2
     url = f"http://{_host_for_url(args.host)}:{server.effective_port}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
     if args.public_url:
         print(f"Public URL: {args.public_url}", flush=True)
+    notifications = app.extensions[events.EXTENSION]
+    policy = notifications.policy
+    print(f"Callbacks may target: {policy.describe()}"
+          + (" (the sandbox listens on loopback only)" if policy.allows_everything else ""),
+          flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
@@ -85,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.close()
+        notifications.close()
         app.extensions["sandbox.db"].close()
     print("Stopped.", flush=True)
     return 0

@@ -22,6 +22,20 @@ class Config:
     public_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     trusted_proxy_hops: int = 1
+    #: Largest page a list returns; a bigger or absent ``limit`` is capped to it.
+    max_limit: int = 1000
+    # -- notifications (sandbox.events) --
+    #: The interface the server listens on: decides the default callback policy.
+    bind_host: str = "127.0.0.1"
+    #: CIDRs (or "global") callbacks may target; None: automatic by ``bind_host``.
+    callback_networks: tuple[str, ...] | None = None
+    #: "listener": POST to <callback>/listener/<eventName>; "exact": to the callback.
+    callback_mode: str = "listener"
+    delivery_attempts: int = 5
+    #: Seconds before the first retry; each further retry waits twice as long.
+    delivery_backoff: float = 1.0
+    #: (connect, read) timeouts of one delivery attempt, in seconds.
+    delivery_timeout: tuple[float, float] = (3.0, 10.0)
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))

@@ -37,6 +37,11 @@ class Repository:
         self._table = db.table(table, cache_size=0)
         self._lock = lock
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The database's lock: held across a write and its sequel, they are atomic."""
+        return self._lock
+
     def all(self) -> list[Document]:
         with self._lock:
             return [copy.deepcopy(dict(doc)) for doc in self._table.all()]

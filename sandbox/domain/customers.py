@@ -2,19 +2,20 @@
 
 Stored documents carry no ``href``: it is derived from the base URL of each
 request, so a customer resolves whichever host name, port or proxy a client
-came through. Observers hear of every change once it is stored (the
-notification hub subscribes here).
+came through. Observers hear of every change once it is stored, still under
+the store's lock so they hear changes in storage order; they must be quick
+(the notification hub subscribes here, and only queues events).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandbox.domain import query
-from sandbox.domain.patch import merge_patch
+from sandbox.domain import query, sorting
+from sandbox.domain.patch import MERGE_PATCH, apply_patch, check_body
 from sandbox.domain.validation import reject_unknown_attributes, validate
 from sandbox.errors import bad_request, not_found
 from sandbox.repository import Document, Repository
@@ -79,9 +80,11 @@ class CustomerService:
         validate("Customer_Create", body)
         doc: Document = {"id": self._new_id(), **body}
         doc.setdefault("@type", "Customer")
-        self._repo.insert(doc)
-        created = self.present(doc, base_url)
-        self._notify(Change("create", None, created))
+        # Observers hear of changes under the store's lock: in the order they were stored.
+        with self._repo.lock:
+            self._repo.insert(doc)
+            created = self.present(doc, base_url)
+            self._notify(Change("create", None, created))
         return created
 
     def list(
@@ -89,17 +92,20 @@ class CustomerService:
         filters: Iterable[query.Filter],
         base_url: str,
         *,
+        sort: Sequence[sorting.SortKey] = (),
         offset: int = 0,
         limit: int | None = None,
     ) -> Page:
+        """The customers matching every filter, sorted, then the page asked for."""
         wanted = list(filters)
         found = [
             shown
             for shown in (self.present(doc, base_url) for doc in self._repo.all())
             if query.matches(shown, wanted)
         ]
+        ordered = sorting.sort_documents(found, sort) if sort else found
         end = None if limit is None else offset + limit
-        return Page(found[offset:end], len(found))
+        return Page([dict(doc) for doc in ordered[offset:end]], len(found))
 
     def get(self, ident: str, base_url: str) -> Document:
         doc = self._repo.get(ident)
@@ -107,32 +113,39 @@ class CustomerService:
             raise not_found("customer", ident)
         return self.present(doc, base_url)
 
-    def patch(self, ident: str, body: Any, base_url: str) -> Document:
-        if not isinstance(body, dict):
-            raise bad_request("A merge patch for a Customer must be a JSON object")
-        href = f"{base_url}/customer/{ident}"
-        for key, current in (("id", ident), ("href", href)):
-            if key in body and body[key] != current:
-                raise bad_request(f"'{key}' cannot be changed", reason="Immutable attribute")
+    def patch(
+        self, ident: str, body: Any, base_url: str, media_type: str = MERGE_PATCH
+    ) -> Document:
+        """Apply ``body`` read as ``media_type``; nothing is stored unless all of it holds."""
+        check_body(body, media_type)
 
         def apply(stored: Document) -> Document:
-            patched = merge_patch(stored, {k: v for k, v in body.items() if k not in SERVER_OWNED})
-            patched["id"] = ident
+            # Patches see what clients see (with href), so "test /href" works.
+            shown = self.present(stored, base_url)
+            patched = apply_patch(shown, body, media_type)
+            if not isinstance(patched, dict):
+                raise bad_request("The result of the patch is not a JSON object",
+                                  reason="Schema violation")
+            for key in SERVER_OWNED:
+                if patched.get(key) != shown[key]:
+                    raise bad_request(f"'{key}' cannot be changed", reason="Immutable attribute")
             reject_unknown_attributes("Customer", patched)
             validate("Customer", patched, what="result of the patch")
-            return patched
+            return {k: v for k, v in patched.items() if k != "href"}
 
-        outcome = self._repo.update(ident, apply)
-        if outcome is None:
-            raise not_found("customer", ident)
-        before, after = (self.present(doc, base_url) for doc in outcome)
-        if before != after:
-            self._notify(Change("update", before, after))
+        with self._repo.lock:
+            outcome = self._repo.update(ident, apply)
+            if outcome is None:
+                raise not_found("customer", ident)
+            before, after = (self.present(doc, base_url) for doc in outcome)
+            if before != after:
+                self._notify(Change("update", before, after))
         return after
 
     def delete(self, ident: str, base_url: str) -> None:
-        removed = self._repo.delete(ident)
-        if removed is None:
-            raise not_found("customer", ident)
-        self._notify(Change("delete", self.present(removed, base_url), None))
+        with self._repo.lock:
+            removed = self._repo.delete(ident)
+            if removed is None:
+                raise not_found("customer", ident)
+            self._notify(Change("delete", self.present(removed, base_url), None))
 

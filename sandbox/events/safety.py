@@ -1,0 +1,178 @@
+"""Which addresses a callback may target, so a hosted sandbox is no proxy inwards.
+
+A callback URL must be an absolute ``http(s)`` URL. Where it may point depends
+on the :class:`CallbackPolicy`:
+
+* explicit networks (``--allow-callback-network CIDR``, repeatable; the word
+  ``global`` stands for every publicly routable address): every address the
+  host resolves to must lie in one of them;
+* otherwise automatic: a sandbox listening on loopback only serves its own
+  machine, so any target is fine; one listening on another interface refuses
+  loopback, private, link-local and other non-public targets.
+
+The host is resolved and *every* address checked, at registration and again
+before each delivery, since DNS may change in between.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+from sandbox.errors import ApiError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+GLOBAL = "global"
+MAX_URL_LENGTH = 2048
+
+
+class CallbackRefused(ValueError):
+    """The callback points where this sandbox must not send requests."""
+
+
+def parse_network(text: str) -> Network | str:
+    """``10.0.0.0/8`` as a network, or the keyword ``global``; ValueError otherwise."""
+    cleaned = text.strip()
+    if cleaned.lower() == GLOBAL:
+        return GLOBAL
+    try:
+        return ipaddress.ip_network(cleaned, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a network like 10.0.0.0/8 or 2001:db8::/32 nor '{GLOBAL}'"
+        ) from None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind host reaches this machine only (a name other than localhost: no)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def category(address: Address) -> str | None:
+    """Why ``address`` is not a public target, or None when it is one."""
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global or address.is_multicast:
+        return "not a publicly routable address"
+    return None
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """``networks=None``: any target; otherwise the allowed networks (and ``global``)."""
+
+    networks: tuple[Network | str, ...] | None
+    #: Said in refusals, so an operator knows what to change.
+    explanation: str = ""
+
+    @property
+    def allows_everything(self) -> bool:
+        return self.networks is None
+
+    def refusal(self, address: Address) -> str | None:
+        """Why ``address`` is refused, or None when it is allowed."""
+        if self.networks is None:
+            return None
+        # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it carries.
+        mapped = getattr(address, "ipv4_mapped", None)
+        plain: Address = mapped if mapped is not None else address
+        for network in self.networks:
+            if network == GLOBAL:
+                if category(plain) is None:
+                    return None
+            elif not isinstance(network, str) and plain.version == network.version \
+                    and plain in network:
+                return None
+        return category(plain) or "outside the allowed callback networks"
+
+    def describe(self) -> str:
+        if self.networks is None:
+            return "any address"
+        return ", ".join(str(n) for n in self.networks)
+
+
+def policy_for(bind_host: str, networks: Sequence[str] | None) -> CallbackPolicy:
+    """The policy of a sandbox bound to ``bind_host`` with ``--allow-callback-network``."""
+    if networks:
+        parsed = tuple(parse_network(n) for n in networks)
+        described = ", ".join(str(n) for n in parsed)
+        return CallbackPolicy(parsed, f"callbacks may only target {described}")
+    if is_loopback_host(bind_host):
+        return CallbackPolicy(None, "this sandbox listens on loopback only")
+    return CallbackPolicy(
+        (GLOBAL,),
+        f"this sandbox listens on {bind_host}, so callbacks to loopback, private and "
+        "link-local networks are refused (allow networks with --allow-callback-network)",
+    )
+
+
+def parse_callback(url: object) -> SplitResult:
+    """Check that ``url`` is an absolute http(s) URL with a host; 400 otherwise."""
+    if not isinstance(url, str) or not url.strip():
+        raise _bad("'callback' must be an absolute http:// or https:// URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise _bad(f"'callback' is longer than {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _bad(f"The callback {url!r} is not an absolute http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError:
+        raise _bad(f"The callback {url!r} has an invalid port") from None
+    return parts
+
+
+def default_port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (literal addresses resolve to themselves)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_target(url: str, policy: CallbackPolicy, resolver: Resolver = resolve) -> None:
+    """Raise :class:`CallbackRefused` unless every address of ``url``'s host is allowed."""
+    if policy.allows_everything:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        addresses = resolver(host, default_port(parts))
+    except (OSError, UnicodeError) as exc:
+        raise CallbackRefused(f"the host {host!r} cannot be resolved ({exc})") from None
+    refused = list(_refused(addresses, policy))
+    if refused or not addresses:
+        shown = "; ".join(f"{address} is {why}" for address, why in refused) or "no address"
+        raise CallbackRefused(f"{host} resolves to {shown}: {policy.explanation}")
+
+
+def _refused(addresses: Iterable[str], policy: CallbackPolicy) -> Iterable[tuple[str, str]]:
+    for text in addresses:
+        # getaddrinfo gives "fe80::1%eth0" for scoped addresses.
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        why = policy.refusal(address)
+        if why is not None:
+            yield text, why
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, message, reason="Invalid callback")

@@ -1,0 +1,97 @@
+"""The listener sink: events a partner's server posts to the sandbox's ``/listener/...``.
+
+Each of the spec's four client listener endpoints takes one event type. A body
+is checked against that type's schema; an ``eventType`` naming another type
+is refused too. What the schema leaves optional but a consumer needs
+(``eventId``, ``eventTime``, ``eventType``, ``event.customer``) is not
+refused: its absence is noted on the record. Every received event, accepted
+or refused, is recorded (bounded, in memory), so a partner sees in the admin
+listing what their server sent and what was wrong with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sandbox.domain.validation import schema_errors
+from sandbox.errors import ApiError
+from sandbox.events.model import EVENT_TYPES, event_type_for_listener, listener_name, timestamp
+
+Document = dict[str, Any]
+MAX_RECORDS = 1000
+MAX_REPORTED = 5
+
+#: Members a consumer needs although the v4.0.0 schemas do not require them.
+EXPECTED_MEMBERS = ("eventId", "eventTime", "eventType")
+
+
+def problems(event_type: str, body: Any) -> list[str]:
+    """Why ``body`` is not a valid ``event_type`` (empty when it is one)."""
+    if not isinstance(body, dict):
+        return [f"the body must be a JSON object (a {event_type})"]
+    found = schema_errors(event_type, body)
+    sent_type = body.get("eventType")
+    if isinstance(sent_type, str) and sent_type != event_type:
+        found.append(f"$.eventType: '{sent_type}' was posted to the {event_type} listener "
+                     f"(/listener/{listener_name(event_type)})")
+    return found
+
+
+def notes(body: Document) -> list[str]:
+    """What a consumer would miss in a schema-valid event."""
+    missing = [f"no {name}" for name in EXPECTED_MEMBERS if name not in body]
+    payload = body.get("event")
+    if not isinstance(payload, dict) or not isinstance(payload.get("customer"), dict):
+        missing.append("no event.customer")
+    return missing
+
+
+class ReceivedEvents:
+    """The bounded record of events received by the listener endpoints."""
+
+    def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                 ) -> None:
+        self._records: deque[Document] = deque(maxlen=MAX_RECORDS)
+        self._lock = threading.Lock()
+        self._now = now
+
+    def receive(self, name: str, body: Any) -> Document:
+        """Check and record an event posted to ``/listener/<name>``; 400 when invalid."""
+        event_type = event_type_for_listener(name)
+        if event_type is None:
+            known = ", ".join(listener_name(t) for t in EVENT_TYPES)
+            raise ApiError(404, f"No listener '{name}'; the listeners are: {known}",
+                           reason="Resource not found")
+        found = problems(event_type, body)
+        record: Document = {
+            "id": str(uuid.uuid4()),
+            "receivedAt": timestamp(self._now()),
+            "listener": name,
+            "eventType": event_type,
+            "eventId": body.get("eventId") if isinstance(body, dict) else None,
+            "accepted": not found,
+            "problems": found,
+            "notes": [] if found else notes(body),
+            "event": body,
+        }
+        with self._lock:
+            self._records.append(record)
+        if found:
+            shown = "; ".join(found[:MAX_REPORTED])
+            if len(found) > MAX_REPORTED:
+                shown += f"; and {len(found) - MAX_REPORTED} more"
+            raise ApiError(400, f"Invalid {event_type}: {shown}", reason="Schema violation")
+        return record
+
+    def all(self) -> list[Document]:
+        with self._lock:
+            return [dict(r) for r in self._records]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
