@@ -80,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default ./{DEFAULT_REPORT_DIR})")
     parser.add_argument("--cleanup", action="store_true",
                         help="delete the customers the run created")
+    events = parser.add_argument_group(
+        "notifications (folder NT1: runs in the strict profile, or alone with --notifications)")
+    events.add_argument("--notifications", action="store_true",
+                        help="run only the notifications folder: register a listener with the "
+                        "target's /hub and check the four Customer events")
+    events.add_argument("--callback-url", metavar="URL",
+                        help="the URL the target must call to reach the runner's listener, when "
+                        "it cannot reach this machine's 127.0.0.1 (e.g. a tunnel's URL)")
+    events.add_argument("--listen", metavar="HOST:PORT",
+                        help="where the runner's listener binds (default: 127.0.0.1 on a free "
+                        "port; 0.0.0.0 on the --callback-url's port when it names one)")
+    events.add_argument("--event-timeout", type=float, metavar="SECONDS",
+                        help="how long to wait for each expected event (default 10)")
+    events.add_argument("--quiet-period", type=float, metavar="SECONDS",
+                        help="how long to watch for events after unregistering (default 2)")
     parser.add_argument("--version", action="version", version=f"ctk-runner {__version__}")
     return parser
 
@@ -105,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile=args.profile,
             report_dir=args.report_dir,
             cleanup=args.cleanup,
+            notifications=args.notifications,
+            callback_url=args.callback_url,
+            listen=args.listen,
+            event_timeout=args.event_timeout,
+            quiet_period=args.quiet_period,
         )
     except ConfigError as exc:
         _error(str(exc))

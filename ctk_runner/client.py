@@ -77,8 +77,10 @@ class Client:
         body: str | None = None,
         *,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         request_headers = {str(k): str(v) for k, v in self.session.headers.items()}
+        request_headers.update(headers or {})
         reply = Reply(method, url, request_headers, body)
         started = time.perf_counter()
         try:
@@ -93,6 +95,7 @@ class Client:
                     data=body.encode("utf-8") if body is not None else None,
                     timeout=timeout or self.timeout,
                     verify=self.verify,
+                    headers=dict(headers) if headers else None,
                     allow_redirects=False,
                 )
                 content = response.content

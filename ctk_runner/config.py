@@ -24,6 +24,8 @@ from ctk_runner.client import Client, decode_json
 from ctk_runner.model import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_EVENT_TIMEOUT = 10.0
+DEFAULT_QUIET_PERIOD = 2.0
 DEFAULT_REPORT_DIR = "ctk-report"
 
 # Used only when the ``fixtures`` package is not installed next to the harness;
@@ -56,6 +58,15 @@ class Settings:
     profile: Profile = "ctk"
     report_dir: Path | None = Path(DEFAULT_REPORT_DIR)
     cleanup: bool = False
+    #: Run only the notifications folder (NT1); the strict profile runs it after the kit.
+    notifications: bool = False
+    #: The listener's URL as the target must call it (default: where it listens).
+    callback_url: str | None = None
+    #: HOST:PORT the runner's listener binds to (default 127.0.0.1 on a free port).
+    listen: str | None = None
+    #: Seconds to wait for each expected event, then to watch for unexpected ones.
+    event_timeout: float = DEFAULT_EVENT_TIMEOUT
+    quiet_period: float = DEFAULT_QUIET_PERIOD
 
     def client(self) -> Client:
         return Client(self.headers, timeout=self.timeout, verify=self.verify)
@@ -180,6 +191,11 @@ def build_settings(
     profile: str = "ctk",
     report_dir: str | Path | None = DEFAULT_REPORT_DIR,
     cleanup: bool = False,
+    notifications: bool = False,
+    callback_url: str | None = None,
+    listen: str | None = None,
+    event_timeout: float | None = None,
+    quiet_period: float | None = None,
 ) -> Settings:
     """Merge command line and kit config into validated :class:`Settings`."""
     kit = load_kit_config(config_file) if config_file else KitConfig()
@@ -224,6 +240,8 @@ def build_settings(
         profile=profile,  # narrowed to Profile by the PROFILES check above
         report_dir=Path(report_dir) if report_dir is not None else None,
         cleanup=cleanup,
+        **notification_settings(notifications, callback_url, listen, event_timeout,
+                                quiet_period),
     )
 
 
@@ -282,3 +300,32 @@ def preflight(settings: Settings, client: Client | None = None) -> None:
             f"The target {root} is not a TMF629 JSON API: GET {url} answered {status} "
             f"with {content_type}, not JSON{hint}."
         )
+
+
+def notification_settings(
+    notifications: bool, callback_url: str | None, listen: str | None,
+    event_timeout: float | None, quiet_period: float | None,
+) -> dict[str, Any]:
+    """Check the options of the notifications folder (NT1)."""
+    from ctk_runner.listener import parse_address
+
+    if callback_url is not None:
+        parts = urlsplit(callback_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"the callback URL {callback_url!r} is not an http:// or "
+                              "https:// URL")
+    if listen is not None:
+        try:
+            parse_address(listen)
+        except ValueError as exc:
+            raise ConfigError(f"the listen address {exc}") from None
+    for name, value in (("event timeout", event_timeout), ("quiet period", quiet_period)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"the {name} must be a positive number of seconds, not {value:g}")
+    return {
+        "notifications": notifications,
+        "callback_url": callback_url.strip() if callback_url else None,
+        "listen": listen,
+        "event_timeout": event_timeout or DEFAULT_EVENT_TIMEOUT,
+        "quiet_period": quiet_period or DEFAULT_QUIET_PERIOD,
+    }

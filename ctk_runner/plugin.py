@@ -45,6 +45,16 @@ PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
 #: Attribute the suite's tests carry: their request number in the kit.
 REQUEST_ATTRIBUTE = "ctk_request"
 
+#: Attribute of a suite test outside the kit: its folder code (e.g. ``NT1``).
+FOLDER_ATTRIBUTE = "ctk_folder"
+
+#: Folders that run after all others; ``--notifications`` runs only this one.
+NOTIFICATIONS_FOLDER = "NT1"
+
+#: Attribute of a suite test that runs in one profile only (X1: ``"strict"``); in any
+#: other profile, or without a target, it is deselected, neither run nor counted.
+PROFILE_ATTRIBUTE = "ctk_profile"
+
 
 class CtkPlugin:
     """The state and hooks of one active CTK run inside a pytest session."""
@@ -81,13 +91,23 @@ class CtkPlugin:
         self.config = config
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
         # The 15 requests share held values, so they must run in kit order even
         # when a plugin such as pytest-randomly shuffled the collection.
         slots = [i for i, item in enumerate(items) if _request_number(item) is not None]
         ordered = sorted((items[i] for i in slots), key=lambda it: _request_number(it) or 0)
         for slot, item in zip(slots, ordered, strict=True):
             items[slot] = item
+        # NT1 runs last; with --notifications the suite's other folders do not run.
+        notifications = [it for it in items if _folder(it) == NOTIFICATIONS_FOLDER]
+        dropped = [it for it in items if _in_suite(it) and _folder(it) != NOTIFICATIONS_FOLDER
+                   ] if self.settings.notifications else []
+        if notifications or dropped:
+            kept = [it for it in items if it not in notifications and it not in dropped]
+            items[:] = kept + notifications
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
         if self.quiet and _is_ctk_nodeid(report.nodeid):
@@ -134,8 +154,19 @@ def _request_number(item: pytest.Item) -> int | None:
     return getattr(function, REQUEST_ATTRIBUTE, None)
 
 
+def _folder(item: pytest.Item) -> str | None:
+    return getattr(getattr(item, "function", None), FOLDER_ATTRIBUTE, None)
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    from ctk_runner import suite
+
+    return Path(str(item.path)).parent == Path(suite.__file__).parent
+
+
 def _is_ctk_nodeid(nodeid: str) -> bool:
-    return "test_ctk_customer.py::" in nodeid
+    return any(f"{module}.py::" in nodeid
+               for module in ("test_ctk_customer", "test_notifications", "test_x1_tmf630"))
 
 
 # -- module-level hooks: always loaded, inert unless activated ----------------------
@@ -163,6 +194,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where report.html, report.json and junit.xml go")
     group.addoption("--ctk-cleanup", action="store_true", default=False,
                     help="delete the customers the run created")
+    group.addoption("--ctk-notifications", action="store_true", default=False,
+                    help="run only the notifications folder NT1 (hub and events)")
+    group.addoption("--ctk-callback-url", metavar="URL", default=None,
+                    help="NT1: the URL the target must call to reach the runner's listener")
+    group.addoption("--ctk-listen", metavar="HOST:PORT", default=None,
+                    help="NT1: where the runner's listener binds (default 127.0.0.1, free port)")
+    group.addoption("--ctk-event-timeout", type=float, default=None, metavar="SECONDS",
+                    help="NT1: how long to wait for each event (default 10)")
+    group.addoption("--ctk-quiet-period", type=float, default=None, metavar="SECONDS",
+                    help="NT1: how long no event may arrive after unregistering (default 2)")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -196,6 +237,11 @@ def pytest_configure(config: pytest.Config) -> None:
             profile=option.ctk_profile,
             report_dir=option.ctk_report_dir,
             cleanup=option.ctk_cleanup,
+            notifications=option.ctk_notifications,
+            callback_url=option.ctk_callback_url,
+            listen=option.ctk_listen,
+            event_timeout=option.ctk_event_timeout,
+            quiet_period=option.ctk_quiet_period,
         )
         if option.ctk_sandbox:
             from ctk_runner.embedded import SandboxProcess, SandboxStartError
@@ -213,6 +259,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     plugin = CtkPlugin(settings, sandbox=sandbox)
     config.pluginmanager.register(plugin, "ctk-runner-session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    plugin = config.stash.get(PLUGIN_KEY, None)
+    profile = plugin.settings.profile if plugin is not None else None
+    # Module-level, so an inert run deselects too: the kit's skip count stays 15.
+    # NT1 is strict-only too, unless --notifications asks for it alone.
+    alone = plugin is not None and plugin.settings.notifications
+    other = [item for item in items
+             if getattr(getattr(item, "function", None), PROFILE_ATTRIBUTE, profile) != profile
+             and not (alone and _folder(item) == NOTIFICATIONS_FOLDER)]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if item not in other]
 
 
 @pytest.fixture(scope="session")

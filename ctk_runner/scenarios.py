@@ -59,7 +59,10 @@ VALUE_ATTRIBUTES: tuple[str, ...] = (
 #: the "other one" in the kit's descriptions.
 SUBJECTS: tuple[str, str] = ("CU01", "CU02")
 
-Kind = Literal["create", "list", "read", "fields", "filter", "not_found"]
+#: ``notification``: a request of the NT1 folder (:mod:`ctk_runner.notifications`);
+#: ``tmf630``: a request of the X1 folder (:mod:`ctk_runner.x1`).
+Kind = Literal["create", "list", "read", "fields", "filter", "not_found", "notification",
+               "tmf630"]
 
 _VARIABLE = re.compile(r"\{\{([A-Za-z0-9_]+)\}\}")
 

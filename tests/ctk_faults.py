@@ -26,14 +26,20 @@ from urllib.parse import parse_qsl
 
 from werkzeug.serving import make_server
 
+try:
+    import ctk_standin_tmf630 as tmf630
+except ImportError:  # tests/ imported as a package (importlib import mode)
+    from tests import ctk_standin_tmf630 as tmf630  # type: ignore[no-redef]
+
 ROOT_PATH = "/tmf-api/customerManagement/v4/"
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
-            404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
+            400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            415: "Unsupported Media Type", 500: "Internal Server Error"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,27 @@ class Faults:
     delete_status: int = 204
     html_everywhere: bool = False
     no_collection: bool = False
+    # -- TMF630, checked by the strict profile's X1 folder --
+    #: The status of a page that is a part of the matching set (200: as if it were all).
+    partial_status: int = 206
+    #: "no-query": the Link URLs lose the filters; "none": no Link header.
+    link: Literal["full", "no-query", "none"] = "full"
+    #: When X-Total-Count and X-Result-Count are sent; "result-is-total": both are the total.
+    count_headers: Literal["always", "unless-zero", "never", "result-is-total"] = "always"
+    totals_ignore_filters: bool = False
+    #: False: filters with an operator (a.b.gte=1) are ignored, as unknown parameters.
+    operators: bool = True
+    sort: bool = True
+    #: False: fields=none is ignored (every attribute comes back).
+    fields_none: bool = True
+    patch_types: tuple[str, ...] = (tmf630.MERGE, tmf630.JSON, tmf630.JSON_PATCH)
+    #: The answer to a PATCH in a media type it does not take (200: merged anyway).
+    unsupported_patch_status: int = 415
+    #: False: PATCH answers the patched customer but does not store it.
+    patch_stores: bool = True
+    delete_removes: bool = True
+    #: "html-500": an invalid create payload crashes the server into an HTML page.
+    invalid_payload: Literal["error", "html-500"] = "error"
 
 
 class StandIn:
@@ -109,9 +136,11 @@ class StandIn:
                 return self._list(start_response, base, query)
             return _json(start_response, 405, _error(405, "method not allowed"))
         if method == "GET":
-            return self._read(start_response, base, rest)
+            return self._read(start_response, base, rest, query)
         if method == "DELETE":
             return self._delete(start_response, rest)
+        if method == "PATCH":
+            return self._patch(environ, start_response, rest)
         return _json(start_response, 405, _error(405, "method not allowed"))
 
     def _create(self, environ: Environ, start_response: StartResponse,
@@ -121,8 +150,11 @@ class StandIn:
             payload = json.loads(environ["wsgi.input"].read(length) or b"null")
         except ValueError:
             return _json(start_response, 400, _error(400, "body is not JSON"))
-        if not isinstance(payload, dict) or "name" not in payload:
-            return _json(start_response, 400, _error(400, "name is required"))
+        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+            if self.faults.invalid_payload == "html-500":
+                return _send(start_response, 500, b"<html><body>Oops</body></html>",
+                             "text/html")
+            return _json(start_response, 400, _error(400, "name is required, a string"))
         new_id = str(uuid.uuid4())
         stored = {**payload, "id": new_id, "@type": payload.get("@type", "Customer")}
         with self.lock:
@@ -134,20 +166,51 @@ class StandIn:
     def _list(self, start_response: StartResponse, base: str,
               query: list[tuple[str, str]]) -> Iterable[bytes]:
         with self.lock:
-            items = [self._represent(base, c) for c in self.customers.values()]
-        fields = [f for k, v in query if k == "fields" for f in v.split(",") if f]
+            everything = [self._represent(base, c) for c in self.customers.values()]
+        items, args = everything, dict(query)
         for key, value in query:
             if key in ("fields", "offset", "limit", "sort") or self.faults.ignore_filters:
                 continue
             if key == "id" and self.faults.ignore_id_filter:
                 continue
-            items = [i for i in items if key in i and str(i[key]) == value]
-        if fields and not self.faults.ignore_fields:
-            keep = set(fields) | {"id", "href", "@type"}
-            items = [{k: v for k, v in i.items() if k in keep} for i in items]
-        return _json(start_response, 200, items)
+            if tmf630.split_operator(key)[1] != "eq" and not self.faults.operators:
+                continue
+            items = [i for i in items if tmf630.matches(i, key, value)]
+        if args.get("sort") and self.faults.sort:
+            items = tmf630.sort(items, args["sort"])
+        total = len(everything if self.faults.totals_ignore_filters else items)
+        try:
+            offset, limit = int(args.get("offset", 0)), int(args.get("limit", len(items)))
+        except ValueError:
+            return _json(start_response, 400, _error(400, "offset and limit are integers"))
+        page = items[offset:offset + limit]
+        counts = self.faults.count_headers
+        headers = []
+        if counts == "always" or (counts == "unless-zero" and total):
+            headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(len(page)))]
+        elif counts == "result-is-total":
+            headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(total))]
+        status = 200
+        if offset < len(items) and len(page) < len(items):
+            status = self.faults.partial_status
+            if self.faults.link != "none":
+                kept = query if self.faults.link == "full" else []
+                link = tmf630.link_header(base + "customer", kept, offset, limit, total)
+                headers.append(("Link", link))
+        return _json(start_response, status, self._select(page, query), headers)
 
-    def _read(self, start_response: StartResponse, base: str, customer_id: str) -> Iterable[bytes]:
+    def _select(self, items: list[dict[str, Any]],
+                query: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        fields = [f for k, v in query if k == "fields" for f in v.split(",") if f]
+        if not fields or self.faults.ignore_fields:
+            return items
+        if fields == ["none"] and not self.faults.fields_none:
+            return items
+        keep = set(fields) | {"id", "href", "@type"}
+        return [{k: v for k, v in i.items() if k in keep} for i in items]
+
+    def _read(self, start_response: StartResponse, base: str, customer_id: str,
+              query: list[tuple[str, str]]) -> Iterable[bytes]:
         with self.lock:
             stored = self.customers.get(customer_id)
         if stored is None:
@@ -159,11 +222,34 @@ class StandIn:
         body = self._represent(base, stored)
         if self.faults.rename_on_read:
             body["name"] = "Renamed " + str(body.get("name"))
-        return _json(start_response, 200, body)
+        return _json(start_response, 200, self._select([body], query)[0])
+
+    def _patch(self, environ: Environ, start_response: StartResponse,
+               customer_id: str) -> Iterable[bytes]:
+        media_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        accepted = list(self.faults.patch_types)
+        if media_type not in accepted and self.faults.unsupported_patch_status == 415:
+            return _json(start_response, 415, _error(415, f"send {', '.join(accepted)}"),
+                         [("Accept-Patch", ", ".join(accepted))])
+        body = read_body(environ)
+        with self.lock:
+            stored = self.customers.get(customer_id)
+            if stored is None:
+                return _json(start_response, 404, _error(404, "not found"))
+            try:
+                patched = tmf630.patch(stored, body, media_type)
+            except ValueError as exc:
+                return _json(start_response, 400, _error(400, str(exc)))
+            if self.faults.patch_stores:
+                self.customers[customer_id] = patched
+        base = f"http://{environ['HTTP_HOST']}{ROOT_PATH}"
+        return _json(start_response, 200, self._represent(base, patched))
 
     def _delete(self, start_response: StartResponse, customer_id: str) -> Iterable[bytes]:
         with self.lock:
-            existed = self.customers.pop(customer_id, None) is not None
+            existed = customer_id in self.customers
+            if self.faults.delete_removes:
+                self.customers.pop(customer_id, None)
         if not existed:
             return _json(start_response, 404, _error(404, "not found"))
         if self.faults.delete_status != 204:
@@ -193,6 +279,15 @@ class SandboxFault:
             return start_response(status, headers, *args)
 
         return self.app(environ, rewrite)
+
+
+def read_body(environ: Environ) -> Any:
+    """The request body as JSON; None when it is not JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        return json.loads(environ["wsgi.input"].read(length) or b"null")
+    except ValueError:
+        return None
 
 
 def _error(status: int, message: str) -> dict[str, Any]:

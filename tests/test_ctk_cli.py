@@ -78,7 +78,9 @@ def test_sandbox_flag_runs_a_full_dry_run_in_strict(tmp_path: Path) -> None:
     for name in ("report.html", "report.json", "junit.xml"):
         assert (tmp_path / "out" / name).is_file()
     run = _report(tmp_path / "out")["run"]
-    assert run["stats"]["requests"]["total"] == 15
+    folders = [e["item"]["folder"] for e in run["executions"]]
+    # The kit's 15 requests, then (strict) the notifications folder NT1, last.
+    assert folders[:15] == ["N1"] * 5 + ["N2"] * 9 + ["E1"] and folders[-7:] == ["NT1"] * 7
     assert run["stats"]["assertions"]["failed"] == 0 and run["failures"] == []
     assert run["profile"] == "strict"
     assert "Started the sandbox at http://127.0.0.1:" in proc.stdout

@@ -27,6 +27,11 @@ except ImportError:  # tests/ imported as a package (importlib import mode)
 
 Faults = ctk_faults.Faults
 
+try:
+    from ctk_events_standin import EventfulStandIn
+except ImportError:  # tests/ imported as a package (importlib import mode)
+    from tests.ctk_events_standin import EventfulStandIn  # type: ignore[no-redef]
+
 
 @dataclass
 class Outcome:
@@ -77,19 +82,27 @@ def stand_in(request: pytest.FixtureRequest) -> Iterator[tuple[str, ctk_faults.S
 
 
 @pytest.mark.parametrize("profile", ["ctk", "strict"])
-def test_conformant_stand_in_passes(stand_in: tuple[str, Any], tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str], profile: str) -> None:
-    url, _ = stand_in
-    outcome = run_harness(url, tmp_path, capsys, "--profile", profile)
+def test_conformant_stand_in_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    profile: str) -> None:
+    # The strict profile ends with the notifications folder NT1: this stand-in has a hub.
+    with ctk_faults.serve(EventfulStandIn()) as url:
+        outcome = run_harness(url, tmp_path, capsys, "--profile", profile,
+                              "--quiet-period", "0.5")
     assert outcome.code == 0, outcome.output
     stats = outcome.json["run"]["stats"]
-    assert stats["requests"] == {"total": 15, "pending": 0, "failed": 0}
+    executions = outcome.json["run"]["executions"]
+    folders = [e["item"]["folder"] for e in executions]
+    assert folders[:15] == ["N1"] * 5 + ["N2"] * 9 + ["E1"]
+    assert stats["requests"]["failed"] == 0
     assert stats["assertions"]["failed"] == 0
     assert outcome.json["run"]["warnings"] == []
     # 25 seed + 2 created, one instance per filter: 1 + 8*27 + 30 for the list.
-    counts = [len(e["assertions"]) for e in outcome.json["run"]["executions"]]
+    counts = [len(e["assertions"]) for e in executions]
     if profile == "ctk":
+        assert stats["requests"] == {"total": 15, "pending": 0, "failed": 0}
         assert counts == [9, 9, 247, 24, 24, 0, 24, 24, 0, 24, 24, 0, 24, 24, 1]
+    else:
+        assert folders[-7:] == ["NT1"] * 7
 
 
 # -- the fault table ------------------------------------------------------------------

@@ -37,8 +37,11 @@ def progress(run: Run, execution: Execution) -> list[str]:
     else:
         answer = (f"{execution.status} {execution.reason}".rstrip()
                   + f"  {format_duration(execution.elapsed_ms)}  {format_size(execution.size)}")
+    # Folders beyond the kit (NT1 ...) number their requests from 101.
+    position = (f"[{scenario.number:2d}/{len(SCENARIOS)}]" if scenario.number <= len(SCENARIOS)
+                else f"[{scenario.number}]")
     lines = [
-        f"[{scenario.number:2d}/{len(SCENARIOS)}] {scenario.folder} {scenario.name}"
+        f"{position} {scenario.folder} {scenario.name}"
         f" - {scenario.description}",
         f"        {execution.method} {display_url(execution.url)}",
         f"        {answer}  |  {passed} passed, {failed} failed",

@@ -128,6 +128,11 @@ def build(run: Run) -> dict[str, Any]:
     stats = run.stats()
     count = len(run.executions)
     timing = run.timing()
+    # Folders beyond the kit's (NT1 ...) are listed when the run executed them.
+    extra = {e.scenario.number: e.scenario for e in run.executions
+             if e.scenario.folder not in FOLDERS}
+    scenarios = [*SCENARIOS, *extra.values()]
+    folders = list(dict.fromkeys([*FOLDERS, *(s.folder for s in extra.values())]))
     return {
         "collection": {
             "info": {
@@ -138,8 +143,8 @@ def build(run: Run) -> dict[str, Any]:
             "item": [
                 {"name": folder, "item": [{"id": _item_id(s.number), "name": s.name,
                                            "description": s.description}
-                                          for s in SCENARIOS if s.folder == folder]}
-                for folder in FOLDERS
+                                          for s in scenarios if s.folder == folder]}
+                for folder in folders
             ],
         },
         "environment": {"name": "ctk-runner",

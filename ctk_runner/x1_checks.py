@@ -1,0 +1,183 @@
+"""The X1 folder's checks: TMF630 behaviours no build of the kit tests.
+
+Real servers differ from the design guidelines in exactly these places:
+pagination headers that ignore the filters, count headers dropped at zero,
+operators and sorting silently ignored, PATCH that only knows
+``application/json``. Each check is a small function that looks at one reply
+and returns one ``kind="strict"`` :class:`Assertion` whose message says what
+the target did. None of them sends a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from requests.utils import parse_header_links
+
+from ctk_runner.checks import display
+from ctk_runner.client import Reply
+from ctk_runner.model import Assertion, summarize
+
+PARTIAL_PAGE = "A partial page is 206 Partial Content"
+COUNT_HEADERS = "X-Total-Count and X-Result-Count are present"
+RESULT_COUNT = "X-Result-Count is the number returned"
+LINK_HEADER = "Link header has first, next and last"
+FILTERED_TOTAL = "X-Total-Count counts only the filtered customers"
+LINK_KEEPS_QUERY = "Link URLs keep the other query parameters"
+ZERO_COUNTS = "Count headers are present and 0 for an empty result"
+OPERATOR_FILTER = "Operator filter .gte compares numbers"
+SORT_ORDER = "Descending sort puts the newest first"
+FIELDS_NONE = "fields=none returns only id, href and @type"
+MERGE_PATCH_APPLIED = "Merge patch is applied"
+JSON_PATCH_APPLIED = "JSON Patch is applied"
+MERGE_PATCH_STORED = "Merge patch is stored"
+JSON_PATCH_STORED = "JSON Patch is stored"
+UNSUPPORTED_MEDIA_TYPE = "Unsupported PATCH media type is 415"
+INVALID_PAYLOAD = "Invalid payload is 400"
+DELETED = "DELETE answers 204"
+GONE_AFTER_DELETE = "Deleted customer is 404"
+
+ALWAYS_PRESENT = frozenset({"id", "href", "@type"})
+
+
+def _strict(name: str, ok: bool, why: str) -> Assertion:
+    return Assertion(name, ok, "" if ok else why, "strict")
+
+
+def answered(reply: Reply) -> str:
+    """``answered 200 OK`` or why nothing came back, for messages."""
+    if reply.status is None:
+        return f"gave no response ({reply.error})"
+    return f"answered {reply.status} {reply.reason}".rstrip()
+
+
+def ids(items: Any) -> list[Any]:
+    if not isinstance(items, list):
+        return []
+    return [item.get("id") if isinstance(item, Mapping) else None for item in items]
+
+
+def _count(reply: Reply, header: str) -> int | None:
+    value = reply.header(header)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def status_is(name: str, reply: Reply, expected: int, what: str) -> Assertion:
+    """``what`` (e.g. "PATCH with text/plain") must be answered ``expected``."""
+    return _strict(name, reply.status == expected, f"{what} {answered(reply)}, not {expected}")
+
+
+def partial_page(reply: Reply, items: Any, what: str) -> Assertion:
+    total = reply.header("X-Total-Count") or "?"
+    return _strict(PARTIAL_PAGE, reply.status == 206,
+                   f"{what} {answered(reply)} with {len(ids(items))} of {total} customers")
+
+
+def count_headers(reply: Reply) -> Assertion:
+    problems = []
+    for header in ("X-Total-Count", "X-Result-Count"):
+        raw = reply.header(header)
+        if raw is None:
+            problems.append(f"no {header} header")
+        elif _count(reply, header) is None:
+            problems.append(f"{header} is {summarize(raw, 40)!r}, not an integer")
+    return _strict(COUNT_HEADERS, not problems, "; ".join(problems))
+
+
+def result_count(reply: Reply, items: Any) -> Assertion:
+    count = _count(reply, "X-Result-Count")
+    returned = len(ids(items))
+    return _strict(RESULT_COUNT, count == returned,
+                   f"X-Result-Count is {reply.header('X-Result-Count')}, "
+                   f"the body holds {returned} customers")
+
+
+def _links(reply: Reply) -> dict[str, str]:
+    raw = reply.header("Link")
+    if not raw:
+        return {}
+    return {str(link.get("rel")): link.get("url", "") for link in parse_header_links(raw)}
+
+
+def link_header(reply: Reply, rels: Sequence[str] = ("first", "next", "last")) -> Assertion:
+    found = _links(reply)
+    missing = [rel for rel in rels if not found.get(rel)]
+    why = "the response has no Link header" if not reply.header("Link") else (
+        f"Link has {', '.join(sorted(found)) or 'no rel'} but no {', '.join(missing)}")
+    return _strict(LINK_HEADER, not missing, why)
+
+
+def filtered_total(reply: Reply, expected: int, what: str) -> Assertion:
+    total = _count(reply, "X-Total-Count")
+    why = (f"X-Total-Count is {reply.header('X-Total-Count')} for {what}, which "
+           f"matches {expected} customers")
+    return _strict(FILTERED_TOTAL, total == expected, why)
+
+
+def link_keeps_query(reply: Reply, params: Mapping[str, str]) -> Assertion:
+    links = _links(reply)
+    if not links:
+        return _strict(LINK_KEEPS_QUERY, False, "the response has no Link header")
+    lost = []
+    for rel, url in links.items():
+        query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+        lost += [f"{rel} lacks {k}={summarize(v, 40)}" for k, v in params.items()
+                 if query.get(k) != v]
+    return _strict(LINK_KEEPS_QUERY, not lost, "; ".join(lost[:3]))
+
+
+def zero_counts(reply: Reply, items: Any) -> Assertion:
+    problems = []
+    if reply.status != 200:
+        problems.append(answered(reply))
+    if items != []:
+        problems.append(f"the body is {summarize(display(items), 60)}, not []")
+    for header in ("X-Total-Count", "X-Result-Count"):
+        value = reply.header(header)
+        if value != "0":
+            problems.append(f"no {header} header" if value is None else f"{header} is {value}")
+    return _strict(ZERO_COUNTS, not problems, "; ".join(problems))
+
+
+def selects_exactly(name: str, reply: Reply, items: Any, expected: Sequence[Any],
+                    what: str) -> Assertion:
+    """``what`` must return exactly the customers ``expected`` (ids, any order)."""
+    got = ids(items)
+    ok = reply.status in (200, 206) and sorted(map(str, got)) == sorted(map(str, expected))
+    why = (f"{what} {answered(reply)} with {len(got)} customers "
+           f"({', '.join(map(str, got[:4]))}{'...' if len(got) > 4 else ''}), "
+           f"expected only {', '.join(map(str, expected))}")
+    return _strict(name, ok, why)
+
+
+def in_order(name: str, reply: Reply, items: Any, expected: Sequence[Any],
+             what: str) -> Assertion:
+    """Among the returned customers, ``expected`` (ids) come in this order."""
+    got = [i for i in ids(items) if i in expected]
+    why = (f"{what} {answered(reply)} with them in the order {', '.join(map(str, got))}, "
+           f"expected {', '.join(map(str, expected))}")
+    return _strict(name, reply.status in (200, 206) and got == list(expected), why)
+
+
+def fields_none(reply: Reply, instance: Any) -> Assertion:
+    if not isinstance(instance, Mapping):
+        return _strict(FIELDS_NONE, False, f"{answered(reply)} without a JSON object")
+    extra = sorted(set(instance) - ALWAYS_PRESENT)
+    why = f"the customer carries {', '.join(extra[:8])}" if extra else "the customer has no id"
+    return _strict(FIELDS_NONE, not extra and "id" in instance, why)
+
+
+def has_value(name: str, reply: Reply, instance: Any, attribute: str, value: Any,
+              what: str) -> Assertion:
+    """``what`` must answer 200 with ``attribute`` = ``value`` in the customer."""
+    if reply.status != 200:
+        return _strict(name, False, f"{what} {answered(reply)}")
+    actual = instance.get(attribute) if isinstance(instance, Mapping) else None
+    why = (f"{what} answered a customer whose {attribute} is "
+           f"{summarize(display(actual), 60)}, not {summarize(display(value), 60)}")
+    return _strict(name, actual == value, why)
