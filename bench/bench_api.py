@@ -65,7 +65,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per measurement")
     args = parser.parse_args()
 
-    with SandboxProcess(extra_args=["--quiet"]) as sandbox:
+    # No list cap: "GET /customer (all N)" must really return all N.
+    with SandboxProcess(extra_args=["--quiet", "--max-limit", "1000000"]) as sandbox:
         root = sandbox.url
         pid = sandbox._proc.pid if sandbox._proc else 0
         session = requests.Session()

@@ -38,6 +38,7 @@ def app_config(db_path: Path) -> dict[str, Any]:
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
     yield app
+    app.extensions["sandbox.events"].close()
     app.extensions["sandbox.db"].close()
 
 
@@ -57,10 +58,22 @@ def created(client: FlaskClient) -> dict[str, Any]:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app behind waitress on a free port, in this process; yields the API root."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
+    # A short loop timeout lets close() return at once instead of after 1 s.
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.1)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # close() pulls the sockets from under the running select().
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}{API}"
+    stopping.set()
     server.close()
     thread.join(timeout=5)
 

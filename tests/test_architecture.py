@@ -1,0 +1,56 @@
+"""The import rules of ARCHITECTURE.md, checked on the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def sources(*parts: str) -> list[Path]:
+    base = ROOT.joinpath(*parts)
+    return sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+
+
+def top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
+
+
+@pytest.mark.parametrize("path", sources("ctk_runner"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_harness_never_imports_the_sandbox(path: Path) -> None:
+    assert "sandbox" not in top_levels(path)
+
+
+PLAIN = [
+    *sources("sandbox", "domain"),
+    *sources("sandbox", "events"),
+    *sources("sandbox", "errors"),
+    *sources("sandbox", "repository"),
+    *sources("sandbox", "storage"),
+    *sources("sandbox", "seed"),
+]
+
+
+@pytest.mark.parametrize("path", PLAIN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_domain_code_has_no_web_framework(path: Path) -> None:
+    assert not top_levels(path) & {"flask", "werkzeug", "waitress"}
+
+
+@pytest.mark.parametrize(
+    "path", [*sources("schemas"), *sources("fixtures")], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_data_packages_import_nothing_from_the_project(path: Path) -> None:
+    assert not top_levels(path) & {"sandbox", "ctk_runner"}
