@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -246,3 +246,17 @@ def summarize(value: Any, limit: int = 160) -> str:
     """A short printable form of a JSON value for assertion messages."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_lines(executions: Iterable[Execution], profile: Profile) -> list[str]:
+    """One line per request error or failed assertion group, for a pytest failure."""
+    lines = []
+    for execution in executions:
+        where = f"{execution.method} {execution.url}"
+        if execution.error:
+            lines.append(f"{where}: {execution.error}")
+        for group in execution.groups(profile):
+            if group.failed:
+                reason = f" ({group.messages[0]})" if group.messages else ""
+                lines.append(f"{where}: {group.name}{reason}")
+    return lines

@@ -264,14 +264,7 @@ class NotificationFolder:
               headers: Mapping[str, str] | None = None) -> tuple[Execution, Reply]:
         url = scenario.url(self.root, self.variables)
         body = json.dumps(payload, ensure_ascii=False) if payload is not None else None
-        reply = self.session.client.send(scenario.method, url, body, headers=headers)
-        execution = Execution(
-            scenario=scenario, method=scenario.method, url=url,
-            request_headers=reply.request_headers, request_body=body, status=reply.status,
-            reason=reply.reason, response_headers=reply.headers, body=reply.text,
-            elapsed_ms=reply.elapsed_ms, size=reply.size, error=reply.error,
-        )
-        return execution, reply
+        return self.session.send(scenario, url, body, headers)
 
     def _finish(self, execution: Execution) -> None:
         self.session.run.add(execution)

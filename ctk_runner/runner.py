@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -50,7 +50,20 @@ class CtkSession:
         if scenario.kind == "create":
             payload = self.settings.payloads[SUBJECTS.index(scenario.subject or "CU01")]
             body = json.dumps(payload, ensure_ascii=False)
-        reply = self.client.send(scenario.method, url, body)
+        execution, reply = self.send(scenario, url, body)
+        execution.assertions = self._evaluate(scenario, reply)
+        self.run.add(execution)
+        return execution
+
+    def send(
+        self,
+        scenario: Scenario,
+        url: str,
+        body: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Execution, Reply]:
+        """Send one request of ``scenario``; the caller adds assertions and records it."""
+        reply = self.client.send(scenario.method, url, body, headers=headers)
         execution = Execution(
             scenario=scenario,
             method=scenario.method,
@@ -65,9 +78,7 @@ class CtkSession:
             size=reply.size,
             error=reply.error,
         )
-        execution.assertions = self._evaluate(scenario, reply)
-        self.run.add(execution)
-        return execution
+        return execution, reply
 
     # -- per kind of request ------------------------------------------------
 

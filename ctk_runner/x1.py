@@ -25,7 +25,7 @@ from urllib.parse import quote
 from ctk_runner import checks
 from ctk_runner import x1_checks as x1
 from ctk_runner.client import Reply, decode_json
-from ctk_runner.model import Execution, Profile
+from ctk_runner.model import Execution
 from ctk_runner.runner import CtkSession
 from ctk_runner.scenarios import NOT_FOUND_ID, Scenario
 
@@ -209,13 +209,7 @@ class X1Folder:
         url = scenario.url(self.session.settings.target_url, self.variables)
         body = json.dumps(payload, ensure_ascii=False) if payload is not None else None
         headers = {"Content-Type": content_type} if content_type else None
-        reply = self.session.client.send(scenario.method, url, body, headers=headers)
-        execution = Execution(
-            scenario=scenario, method=scenario.method, url=url,
-            request_headers=reply.request_headers, request_body=body, status=reply.status,
-            reason=reply.reason, response_headers=reply.headers, body=reply.text,
-            elapsed_ms=reply.elapsed_ms, size=reply.size, error=reply.error,
-        )
+        execution, reply = self.session.send(scenario, url, body, headers)
         value, _ = decode_json(reply.text)
         return execution, reply, value
 
@@ -223,15 +217,3 @@ class X1Folder:
         execution.assertions.extend(assertions)
         self.session.run.add(execution)
 
-
-def failures(executions: list[Execution], profile: Profile) -> list[str]:
-    """One line per failed assertion group or request error, for the pytest failure."""
-    lines = []
-    for execution in executions:
-        if execution.error:
-            lines.append(f"{execution.method} {execution.url}: {execution.error}")
-        for group in execution.groups(profile):
-            if group.failed:
-                reason = f" ({group.messages[0]})" if group.messages else ""
-                lines.append(f"{execution.method} {execution.url}: {group.name}{reason}")
-    return lines

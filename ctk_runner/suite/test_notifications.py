@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from ctk_runner.model import failure_lines
 from ctk_runner.notifications import FOLDER, NotificationFolder
 from ctk_runner.plugin import FOLDER_ATTRIBUTE, PROFILE_ATTRIBUTE
 from ctk_runner.runner import CtkSession
@@ -23,15 +24,7 @@ def test_nt1_notifications(ctk: CtkSession) -> None:
                     "--notifications")
     folder = NotificationFolder(ctk)
     executions = folder.run()
-    profile = ctk.settings.profile
-    lines = []
-    for execution in executions:
-        if execution.error:
-            lines.append(f"{execution.method} {execution.url}: {execution.error}")
-        for group in execution.groups(profile):
-            if group.failed:
-                reason = f" ({group.messages[0]})" if group.messages else ""
-                lines.append(f"{execution.method} {execution.url}: {group.name}{reason}")
+    lines = failure_lines(executions, ctk.settings.profile)
     if folder.aborted and not lines:
         lines.append(folder.aborted)
     if lines:

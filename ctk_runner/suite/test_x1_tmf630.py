@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import pytest
 
+from ctk_runner.model import failure_lines
 from ctk_runner.plugin import FOLDER_ATTRIBUTE, PROFILE_ATTRIBUTE, REQUEST_ATTRIBUTE
 from ctk_runner.runner import CtkSession
-from ctk_runner.x1 import FOLDER, SCENARIOS, X1Folder, failures
+from ctk_runner.x1 import FOLDER, SCENARIOS, X1Folder
 
 
 def test_x1_tmf630(ctk: CtkSession) -> None:
     """Requests 16-31: create two customers, query, patch, refuse, delete them."""
     executions = X1Folder(ctk).run()
-    lines = failures(executions, ctk.settings.profile)
+    lines = failure_lines(executions, ctk.settings.profile)
     if lines:
         pytest.fail(f"{FOLDER}:\n" + "\n".join(lines), pytrace=False)
 
