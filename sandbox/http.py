@@ -105,10 +105,12 @@ def register(app: Flask) -> None:
         g.started = time.perf_counter()
 
     @app.after_request
-    def _bodiless_options(response: Response) -> Response:
+    def _no_content_without_type(response: Response) -> Response:
         if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
             # Flask's automatic OPTIONS answer is an empty text/html 200.
             response.status_code = 204
+        if response.status_code == 204:
+            # An empty answer has no media type; Flask would label it text/html.
             del response.headers["Content-Type"]
         return response
 

@@ -93,6 +93,7 @@ def test_delete_then_404(client: FlaskClient, created: dict[str, Any]) -> None:
     response = client.delete(f"{API}/customer/{created['id']}")
     assert response.status_code == 204
     assert response.data == b""
+    assert "Content-Type" not in response.headers
     assert_tmf_error(client.get(f"{API}/customer/{created['id']}"), 404)
     assert_tmf_error(client.delete(f"{API}/customer/{created['id']}"), 404)
     assert_tmf_error(patch(client, created["id"], {"status": "Approved"}), 404)

@@ -15,6 +15,7 @@ from sandbox.http import api_base_url, json_response, media_type, read_json
 
 bp = Blueprint("customer", __name__)
 
+
 def service() -> CustomerService:
     return current_app.extensions["sandbox.customers"]
 
