@@ -8,7 +8,6 @@ they mutate is never the stored state.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,16 @@ class Repository:
 
     def all(self) -> list[Document]:
         with self._lock:
-            return [copy.deepcopy(dict(doc)) for doc in self._table.all()]
+            return [_clone(doc) for doc in self._table.all()]
+
+    def find(self, predicate: Callable[[Document], bool]) -> list[Document]:
+        """Copies of the documents ``predicate`` accepts.
+
+        The predicate sees the stored documents themselves, so only matches
+        are copied; it must not change what it is given.
+        """
+        with self._lock:
+            return [_clone(doc) for doc in self._table.all() if predicate(doc)]
 
     def count(self) -> int:
         with self._lock:
@@ -53,15 +61,15 @@ class Repository:
     def get(self, ident: str) -> Document | None:
         with self._lock:
             doc = self._table.get(Query().id == ident)
-            return None if doc is None else copy.deepcopy(dict(doc))
+            return None if doc is None else _clone(doc)
 
     def insert(self, doc: Document) -> None:
         with self._lock:
-            self._table.insert(copy.deepcopy(doc))
+            self._table.insert(_clone(doc))
 
     def insert_many(self, docs: list[Document]) -> None:
         with self._lock:
-            self._table.insert_multiple(copy.deepcopy(docs))
+            self._table.insert_multiple(_clone(docs))
 
     def update(
         self, ident: str, change: Callable[[Document], Document]
@@ -75,17 +83,17 @@ class Repository:
             stored = self._table.get(Query().id == ident)
             if stored is None:
                 return None
-            before = copy.deepcopy(dict(stored))
-            after = change(copy.deepcopy(before))
+            before = _clone(stored)
+            after = change(_clone(before))
             if after != before:
                 # A callable update rewrites the document in place within one
                 # storage write; a merge of fields could not drop members.
                 def replace(doc: dict[str, Any]) -> None:
                     doc.clear()
-                    doc.update(copy.deepcopy(after))
+                    doc.update(_clone(after))
 
                 self._table.update(replace, doc_ids=[stored.doc_id])
-            return before, copy.deepcopy(after)
+            return before, _clone(after)
 
     def delete(self, ident: str) -> Document | None:
         with self._lock:
@@ -93,4 +101,13 @@ class Repository:
             if doc is None:
                 return None
             self._table.remove(doc_ids=[doc.doc_id])
-            return copy.deepcopy(dict(doc))
+            return _clone(doc)
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data; several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value

@@ -5,9 +5,13 @@ crash mid-write loses the whole store. Here every write goes to a temporary
 file in the same directory, is flushed and fsynced, then renamed over the old
 file: at any instant the path holds either the previous or the new document.
 
-The last document written or read is kept as text, so reads do not touch the
-disk; this is safe because one process owns the file (the repository lock
-serialises access inside it).
+The document is parsed once and kept: TinyDB reads the whole store on every
+query, and parsing it each time made a lookup cost as much as a full scan.
+TinyDB changes the document it read in place and hands it back to ``write``,
+so the cache is the live document; a failed write drops it, and the next read
+reloads what is on disk. This is safe because one process owns the file (the
+repository lock serialises access inside it) and the repository hands out
+copies only.
 """
 
 from __future__ import annotations
@@ -29,27 +33,34 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._text: str | None = None
+        self._data: dict[str, dict[str, Any]] | None = None
 
     def read(self) -> dict[str, dict[str, Any]] | None:
-        if self._text is None:
+        if self._data is None:
             try:
                 text = self.path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 return None
             if not text.strip():
                 return None
-            self._text = text
-        try:
-            data = json.loads(self._text)
-        except json.JSONDecodeError as exc:
-            raise StoreCorruptError(f"{self.path} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise StoreCorruptError(f"{self.path} does not hold a TinyDB document")
-        return data
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise StoreCorruptError(f"{self.path} is not valid JSON: {exc}") from exc
+            if not isinstance(data, dict):
+                raise StoreCorruptError(f"{self.path} does not hold a TinyDB document")
+            self._data = data
+        return self._data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        text = json.dumps(data, ensure_ascii=False)
+        try:
+            self._replace_file(json.dumps(data, ensure_ascii=False))
+        except BaseException:
+            self._data = None
+            raise
+        self._data = data
+
+    def _replace_file(self, text: str) -> None:
         fd, tmp = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
         )
@@ -65,7 +76,6 @@ class AtomicJSONStorage(Storage):
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_directory(self.path.parent)
-        self._text = text
 
     def _mode(self) -> int:
         try:
@@ -74,7 +84,7 @@ class AtomicJSONStorage(Storage):
             return 0o644
 
     def close(self) -> None:
-        self._text = None
+        self._data = None
 
 
 def _fsync_directory(directory: Path) -> None:

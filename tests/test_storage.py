@@ -91,6 +91,21 @@ def test_failed_replace_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
         storage.write({"t": {"1": {"v": "new"}}})
     assert json.loads(path.read_text()) == {"t": {"1": {"v": "old"}}}
     assert [p.name for p in tmp_path.iterdir()] == ["db.json"]
+    # The cached document is dropped too: reads answer what is on disk.
+    assert storage.read() == {"t": {"1": {"v": "old"}}}
+
+
+def test_failed_update_leaves_store_and_reads_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    repo = Repository(open_database(tmp_path / "db.json"), "t", threading.RLock())
+    repo.insert({"id": "1", "v": "old"})
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError("full")))
+    with pytest.raises(OSError):
+        repo.update("1", lambda d: {**d, "v": "new"})
+    assert repo.get("1") == {"id": "1", "v": "old"}
 
 
 def test_existing_file_mode_is_kept(tmp_path: Path) -> None:
@@ -156,5 +171,10 @@ def test_repository_returns_copies(tmp_path: Path) -> None:
         {"id": "1", "tags": []},
     )
     assert repo.update("missing", lambda d: d) is None
+    repo.insert({"id": "2", "tags": ["x"]})
+    found = repo.find(lambda d: "x" in d["tags"])
+    assert found == [{"id": "2", "tags": ["x"]}]
+    found[0]["tags"].append("y")
+    assert repo.get("2") == {"id": "2", "tags": ["x"]}
     assert repo.delete("1") == {"id": "1", "tags": []}
     assert repo.delete("1") is None

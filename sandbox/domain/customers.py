@@ -98,11 +98,12 @@ class CustomerService:
     ) -> Page:
         """The customers matching every filter, sorted, then the page asked for."""
         wanted = list(filters)
-        found = [
-            shown
-            for shown in (self.present(doc, base_url) for doc in self._repo.all())
-            if query.matches(shown, wanted)
-        ]
+
+        def accepted(doc: Document) -> bool:
+            # present() copies only the first level; matching never writes.
+            return query.matches(self.present(doc, base_url), wanted)
+
+        found = [self.present(doc, base_url) for doc in self._repo.find(accepted)]
         ordered = sorting.sort_documents(found, sort) if sort else found
         end = None if limit is None else offset + limit
         return Page([dict(doc) for doc in ordered[offset:end]], len(found))
