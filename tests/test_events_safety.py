@@ -10,16 +10,20 @@ from sandbox.errors import ApiError
 from sandbox.events.safety import (
     CallbackRefused,
     check_target,
+    checked_addresses,
+    host_header,
     is_loopback_host,
     parse_callback,
     parse_network,
     policy_for,
+    resolve,
 )
 
 PUBLIC = policy_for("0.0.0.0", None)
 LOCAL = policy_for("127.0.0.1", None)
 LISTED = policy_for("0.0.0.0", ["10.1.0.0/16", "global"])
 ONLY_NET = policy_for("127.0.0.1", ["192.168.7.0/24"])
+LISTED_V6 = policy_for("0.0.0.0", ["2001:db8::/32", "global"])
 
 
 @pytest.mark.parametrize(
@@ -110,6 +114,33 @@ def test_every_resolved_address_is_checked(addresses: list[str], refused: bool) 
             check_target("https://hooks.example.com/x", PUBLIC, resolver)
     else:
         check_target("https://hooks.example.com/x", PUBLIC, resolver)
+
+
+def test_checked_addresses_keep_the_resolver_order() -> None:
+    # The first address is the one a delivery connects to: the resolver's preference.
+    def resolver(host: str, port: int) -> list[str]:
+        return ["2001:db8::1", "93.184.216.34"]
+
+    assert checked_addresses("http://h/", LISTED_V6, resolver) == ["2001:db8::1",
+                                                                   "93.184.216.34"]
+    with pytest.raises(CallbackRefused, match="2001:db8::1 is"):
+        checked_addresses("http://h/", PUBLIC, resolver)  # documentation range: not global
+
+
+def test_a_literal_address_resolves_to_itself() -> None:
+    assert resolve("127.0.0.1", 80) == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("http://hooks.test:8080/cb", "hooks.test:8080"), ("http://hooks.test/cb", "hooks.test"),
+     ("http://hooks.test:80/", "hooks.test"), ("https://hooks.test:443/", "hooks.test"),
+     ("https://hooks.test:80/", "hooks.test:80"), ("http://HOOKS.test:81", "hooks.test:81"),
+     ("http://u:p@hooks.test:81/", "hooks.test:81"), ("http://[::1]:8080/", "[::1]:8080"),
+     ("https://[2001:db8::1]/", "[2001:db8::1]")],
+)
+def test_host_header_names_the_host_not_the_address(url: str, host: str) -> None:
+    assert host_header(url) == host
 
 
 def test_unresolvable_host_is_refused() -> None:

@@ -8,6 +8,8 @@ error, timeout, 5xx, 408, 429) with exponential backoff up to the configured
 number of attempts before the next event is sent: events reach each
 subscription in the order they happened. Any other answer is final: 2xx is
 delivered, 3xx (never followed) and 4xx are rejected.
+Each attempt resolves the callback's host once and connects only to an address
+the callback policy allowed (:func:`~sandbox.events.safety.pinned_session`).
 
 Every attempt is logged (``sandbox.delivery``) and recorded in the
 :class:`DeliveryLog` the admin endpoint lists. Queues live in memory and are
@@ -31,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from sandbox.events.model import listener_name, timestamp
-from sandbox.events.safety import CallbackPolicy, CallbackRefused, check_target
+from sandbox.events.safety import CallbackPolicy, CallbackRefused, Resolver, pinned_session, resolve
 
 log = logging.getLogger("sandbox.delivery")
 
@@ -119,6 +121,9 @@ class DeliverySettings:
     backoff: float = 1.0
     timeout: tuple[float, float] = (3.0, 10.0)
     mode: str = "listener"
+    #: Callback certificates: True checks them against the system's trust store, a path
+    #: names a CA bundle (file or directory) to trust instead, False does not check.
+    verify: bool | str = True
 
 
 class Dispatcher:
@@ -131,9 +136,11 @@ class Dispatcher:
         journal: DeliveryLog | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        resolver: Resolver = resolve,
     ) -> None:
         self.settings = settings
         self.policy = policy
+        self._resolver = resolver
         self.journal = journal or DeliveryLog()
         self._now = now
         self._queues: dict[str, deque[Delivery]] = {}
@@ -203,8 +210,7 @@ class Dispatcher:
 
     def _drain(self, subscription_id: str) -> None:
         # A session per worker: requests.Session is not safe across threads.
-        with requests.Session() as session:
-            session.trust_env = False  # no environment proxy may bypass the address check
+        with pinned_session(self.policy, self._resolver) as session:
             while (delivery := self._head(subscription_id)) is not None:
                 self._deliver(session, delivery)
                 with self._changed:
@@ -231,18 +237,19 @@ class Dispatcher:
 
     def _attempt(self, session: requests.Session,
                  delivery: Delivery) -> tuple[str, int | None, str | None]:
-        try:
-            check_target(delivery.url, self.policy)
-        except CallbackRefused as exc:
-            return "refused", None, str(exc)
         body = json.dumps(delivery.event, ensure_ascii=False, separators=(",", ":"))
         try:
+            # The session's adapter resolves the host, checks every address against the
+            # policy and connects to a checked one (DNS may have changed since registration).
             response = session.post(
                 delivery.url, data=body.encode("utf-8"),
                 headers={"Content-Type": "application/json;charset=utf-8",
                          "Accept": "application/json"},
                 timeout=self.settings.timeout, allow_redirects=False, stream=True,
+                verify=self.settings.verify,
             )
+        except CallbackRefused as exc:
+            return "refused", None, str(exc)
         except requests.Timeout:
             return "retry", None, "timed out"
         except requests.RequestException as exc:

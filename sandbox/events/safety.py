@@ -11,16 +11,25 @@ on the :class:`CallbackPolicy`:
   loopback, private, link-local and other non-public targets.
 
 The host is resolved and *every* address checked, at registration and again
-before each delivery, since DNS may change in between.
+before each delivery, since DNS may change in between. A delivery then connects
+to an address it checked (:class:`PinnedAdapter`), never to whatever the name
+resolves to a moment later: otherwise a DNS-rebinding host could answer a public
+address to the check and a private one to the connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 from sandbox.errors import ApiError
 
@@ -144,25 +153,124 @@ def default_port(parts: SplitResult) -> int:
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (literal addresses resolve to themselves)."""
+    """Every address ``host`` resolves to, preferred first (a literal resolves to itself)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    # getaddrinfo sorts by preference (RFC 6724): the order says which to connect to first.
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_target(url: str, policy: CallbackPolicy, resolver: Resolver = resolve) -> None:
     """Raise :class:`CallbackRefused` unless every address of ``url``'s host is allowed."""
-    if policy.allows_everything:
-        return
+    if not policy.allows_everything:
+        checked_addresses(url, policy, resolver)
+
+
+def checked_addresses(url: str, policy: CallbackPolicy,
+                      resolver: Resolver = resolve) -> list[str]:
+    """The addresses of ``url``'s host in the resolver's order, once every one is allowed.
+
+    Resolves even when the policy allows everything; raises :class:`CallbackRefused`
+    when the host does not resolve or any address is refused.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        addresses = resolver(host, default_port(parts))
+        addresses = list(resolver(host, default_port(parts)))
     except (OSError, UnicodeError) as exc:
         raise CallbackRefused(f"the host {host!r} cannot be resolved ({exc})") from None
     refused = list(_refused(addresses, policy))
     if refused or not addresses:
         shown = "; ".join(f"{address} is {why}" for address, why in refused) or "no address"
         raise CallbackRefused(f"{host} resolves to {shown}: {policy.explanation}")
+    return addresses
+
+
+# requests < 2.32.2 picks connections elsewhere: pinning would silently not happen.
+_CAN_PIN = all(hasattr(HTTPAdapter, name) for name in
+               ("get_connection_with_tls_context", "build_connection_pool_key_attributes"))
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Sends each request to an address of its host checked against ``policy`` just before.
+
+    Per request the host is resolved once with ``resolver``, every address is
+    checked, and the connection goes to a checked address (the next one only when
+    the previous could not be connected to, so nothing was sent). The host name
+    still goes in ``Host``, in TLS SNI and in certificate verification. A policy
+    that allows everything has nothing to protect: such requests go out unchanged.
+    Proxies are never used: a proxy would resolve the name again itself.
+    """
+
+    def __init__(self, policy: CallbackPolicy, resolver: Resolver = resolve) -> None:
+        super().__init__(max_retries=0)
+        self.policy = policy
+        self.resolver = resolver
+        # Set only while a pinned send runs; a session (so an adapter) serves one thread.
+        self._address: str | None = None
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: Any = None, verify: bool | str = True, cert: Any = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        if self.policy.allows_everything:
+            return super().send(request, stream, timeout, verify, cert, proxies)
+        if not _CAN_PIN:
+            raise CallbackRefused("requests>=2.32.2 is needed to connect only to checked "
+                                  f"addresses (installed: {requests.__version__})")
+        url = request.url or ""
+        addresses = checked_addresses(url, self.policy, self.resolver)
+        request.headers["Host"] = host_header(url)
+        for index, address in enumerate(addresses):
+            self._address = address
+            try:
+                # proxies=None: a proxy would resolve the name again itself.
+                return super().send(request, stream, timeout, verify, cert, None)
+            except requests.ConnectionError as exc:
+                if index == len(addresses) - 1 or not _never_connected(exc):
+                    raise
+            finally:
+                self._address = None
+        raise AssertionError("checked_addresses returns at least one address")
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: bool | str | None,
+        proxies: dict[str, str] | None = None, cert: Any = None,
+    ) -> HTTPConnectionPool:
+        if self._address is None:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+            request, verify, cert)
+        if host_params["scheme"] == "https":
+            # The certificate names the host, not the address: SNI and verification use
+            # the name (and the name is part of the pool key, so no pool is shared).
+            pool_kwargs["server_hostname"] = host_params["host"]
+        host_params["host"] = self._address
+        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+
+def pinned_session(policy: CallbackPolicy, resolver: Resolver = resolve) -> requests.Session:
+    """A session whose requests reach only checked addresses, ignoring environment proxies."""
+    session = requests.Session()
+    session.trust_env = False  # no environment proxy may bypass the address check
+    adapter = PinnedAdapter(policy, resolver)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def host_header(url: str) -> str:
+    """The ``Host`` header for ``url``, as http.client writes it when it resolves the name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    scheme_port = 443 if parts.scheme.lower() == "https" else 80
+    return shown if parts.port in (None, scheme_port) else f"{shown}:{parts.port}"
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether ``exc`` came before any connection (so nothing was sent and another
+    address may be tried); urllib3's NewConnectionError is a ConnectTimeoutError too."""
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, ConnectTimeoutError)
 
 
 def _refused(addresses: Iterable[str], policy: CallbackPolicy) -> Iterable[tuple[str, str]]:
