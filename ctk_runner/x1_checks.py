@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests.utils import parse_header_links
 
-from ctk_runner.checks import display
+from ctk_runner.checks import ALWAYS_ALLOWED_FIELDS, display
 from ctk_runner.client import Reply
 from ctk_runner.model import Assertion, summarize
 
@@ -38,8 +38,6 @@ UNSUPPORTED_MEDIA_TYPE = "Unsupported PATCH media type is 415"
 INVALID_PAYLOAD = "Invalid payload is 400"
 DELETED = "DELETE answers 204"
 GONE_AFTER_DELETE = "Deleted customer is 404"
-
-ALWAYS_PRESENT = frozenset({"id", "href", "@type"})
 
 
 def _strict(name: str, ok: bool, why: str) -> Assertion:
@@ -167,7 +165,7 @@ def in_order(name: str, reply: Reply, items: Any, expected: Sequence[Any],
 def fields_none(reply: Reply, instance: Any) -> Assertion:
     if not isinstance(instance, Mapping):
         return _strict(FIELDS_NONE, False, f"{answered(reply)} without a JSON object")
-    extra = sorted(set(instance) - ALWAYS_PRESENT)
+    extra = sorted(set(instance) - ALWAYS_ALLOWED_FIELDS)
     why = f"the customer carries {', '.join(extra[:8])}" if extra else "the customer has no id"
     return _strict(FIELDS_NONE, not extra and "id" in instance, why)
 

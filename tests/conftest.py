@@ -4,7 +4,8 @@ real file-backed TinyDB, its test client, and real servers on real ports."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ MINIMAL = {
     "name": "Moon Football Club",
     "engagedParty": {"@referredType": "Organization", "id": "500"},
 }
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until true or ``timeout``; never asserts how long it took."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,18 +18,10 @@ from sandbox.events.delivery import (
     target_url,
 )
 from sandbox.events.safety import policy_for
+from tests.conftest import wait_until
 
 ANY_TARGET = policy_for("127.0.0.1", None)
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until true or ``timeout``; no assertion on how long it took."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def event(n: int, event_type: str = "CustomerCreateEvent") -> dict[str, Any]:

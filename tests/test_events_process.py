@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ import schemas
 from ctk_runner.embedded import SandboxProcess
 from ctk_runner.listener import EventListener
 from sandbox import cli
-from tests.conftest import MINIMAL
+from tests.conftest import MINIMAL, wait_until
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 ORDER = ["CustomerCreateEvent", "CustomerAttributeValueChangeEvent",
@@ -24,14 +23,6 @@ def sandbox() -> Iterator[SandboxProcess]:
     with SandboxProcess(extra_args=["--no-seed", "--delivery-backoff", "0.05"]) as process:
         yield process
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def lifecycle(root: str) -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from flask import Flask
 
 import schemas
 from ctk_runner.listener import EventListener, Received
-from tests.conftest import MINIMAL
+from tests.conftest import MINIMAL, wait_until
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -47,14 +46,6 @@ def subscribe(api_root: str, callback: str, query: str | None = None) -> str:
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def lifecycle(api_root: str) -> dict[str, Any]:
