@@ -51,7 +51,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         return http.json_response({
             "name": "TMF629 Customer Management",
             "version": "4.0.0",
-            "resources": {"customer": f"{base}/customer"},
+            "resources": {"customer": f"{base}/customer", "hub": f"{base}/hub"},
         })
 
     return app

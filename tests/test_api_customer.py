@@ -164,6 +164,14 @@ def test_trailing_slash_is_tolerated(client: FlaskClient) -> None:
     assert client.get(f"{API}/").status_code == 200
 
 
+def test_api_root_links_the_resources(client: FlaskClient) -> None:
+    body = client.get(API).get_json()
+    assert body["resources"] == {
+        "customer": f"http://localhost{API}/customer",
+        "hub": f"http://localhost{API}/hub",
+    }
+
+
 def test_fields_selects_first_level_attributes(client: FlaskClient) -> None:
     items = client.get(f"{API}/customer?fields=name,status").get_json()
     assert items and all(set(item) <= {"id", "href", "@type", "name", "status"} for item in items)
