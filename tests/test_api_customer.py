@@ -65,11 +65,25 @@ def test_create_keeps_client_polymorphism_attributes(client: FlaskClient) -> Non
         assert stored[key] == body[key]
 
 
-def test_create_sets_href_from_forwarded_headers(client: FlaskClient) -> None:
-    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+@pytest.mark.parametrize(
+    ("headers", "base"),
+    [
+        (
+            {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"},
+            "https://api.example.com",
+        ),
+        (
+            {"X-Forwarded-Host": "gw.example.com", "X-Forwarded-Prefix": "/sandbox"},
+            "http://gw.example.com/sandbox",
+        ),
+    ],
+)
+def test_create_sets_href_from_forwarded_headers(
+    client: FlaskClient, headers: dict[str, str], base: str
+) -> None:
     response = client.post(f"{API}/customer", json=MINIMAL, headers=headers)
     href = response.get_json()["href"]
-    assert href.startswith(f"https://api.example.com{API}/customer/")
+    assert href.startswith(f"{base}{API}/customer/")
     assert response.headers["Location"] == href
 
 
