@@ -16,8 +16,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff, and mypy --strict (settings in pyproject.toml)."""
+    session.install("-e", ".[test]")
     session.run("ruff", "check", ".")
+    session.run("mypy")
 
 
 @nox.session

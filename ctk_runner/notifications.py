@@ -130,7 +130,7 @@ class NotificationFolder:
             return
         item = self._expect(execution, listener, CREATE, mark)
         if item is not None:
-            expected = {k: created[k] for k in ("id", "name") if k in created}
+            expected: dict[str, Any] = {k: created[k] for k in ("id", "name") if k in created}
             execution.assertions.append(carries(item, expected, "created"))
         self._finish(execution)
         found: dict[str, Received | None] = {CREATE: item}

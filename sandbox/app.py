@@ -9,7 +9,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sandbox import events, http
-from sandbox.api import admin, customer, hub, listener
+from sandbox.api import CUSTOMERS, admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain.customers import CustomerService
 from sandbox.repository import Repository, open_database
@@ -34,10 +34,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     customers = Repository(db, "customer", lock)
     seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
     app.extensions["sandbox.db"] = db
-    app.extensions["sandbox.customers"] = CustomerService(customers)
+    app.extensions[CUSTOMERS] = CustomerService(customers)
     # The hub observes the customer service; subscriptions persist like customers.
     app.extensions[events.EXTENSION] = events.install(
-        settings, Repository(db, "hub", lock), app.extensions["sandbox.customers"])
+        settings, Repository(db, "hub", lock), app.extensions[CUSTOMERS])
 
     http.register(app)
     app.register_blueprint(customer.bp, url_prefix=API_PREFIX)

@@ -119,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SeedError, StoreCorruptError, OSError, ValueError) as exc:
         print(f"tmf629-sandbox: {exc}", file=sys.stderr)
         return 2
-    url = f"http://{_host_for_url(args.host)}:{server.effective_port}{API_PREFIX}/"
+    port = server.effective_port  # type: ignore[union-attr]  # one host: a TcpWSGIServer
+    url = f"http://{_host_for_url(args.host)}:{port}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
     if args.public_url:
         print(f"Public URL: {args.public_url}", flush=True)

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.config import API_PREFIX
+from sandbox.config import API_PREFIX, Config
 from sandbox.errors import ApiError
 
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
@@ -58,9 +58,15 @@ def read_json(accepted: Iterable[str] = ("application/json",)) -> Any:
         raise ApiError(400, f"The body is not valid JSON: {exc}", reason="Malformed JSON") from None
 
 
+def settings() -> Config:
+    """The running app's :class:`Config`."""
+    config: Config = current_app.config["SANDBOX"]
+    return config
+
+
 def api_base_url() -> str:
     """The public API root without trailing slash, for building hrefs."""
-    public = current_app.config["SANDBOX"].public_url
+    public = settings().public_url
     if public:
         public = public.rstrip("/")
         return public if public.endswith(API_PREFIX) else public + API_PREFIX

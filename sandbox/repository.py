@@ -9,7 +9,7 @@ they mutate is never the stored state.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class Repository:
 
     def all(self) -> list[Document]:
         with self._lock:
-            return [_clone(doc) for doc in self._table.all()]
+            return [_copy(doc) for doc in self._table.all()]
 
     def find(self, predicate: Callable[[Document], bool]) -> list[Document]:
         """Copies of the documents ``predicate`` accepts.
@@ -52,7 +52,7 @@ class Repository:
         are copied; it must not change what it is given.
         """
         with self._lock:
-            return [_clone(doc) for doc in self._table.all() if predicate(doc)]
+            return [_copy(doc) for doc in self._table.all() if predicate(doc)]
 
     def count(self) -> int:
         with self._lock:
@@ -61,11 +61,11 @@ class Repository:
     def get(self, ident: str) -> Document | None:
         with self._lock:
             doc = self._table.get(Query().id == ident)
-            return None if doc is None else _clone(doc)
+            return None if doc is None else _copy(doc)
 
     def insert(self, doc: Document) -> None:
         with self._lock:
-            self._table.insert(_clone(doc))
+            self._table.insert(_copy(doc))
 
     def insert_many(self, docs: list[Document]) -> None:
         with self._lock:
@@ -83,12 +83,12 @@ class Repository:
             stored = self._table.get(Query().id == ident)
             if stored is None:
                 return None
-            before = _clone(stored)
+            before = _copy(stored)
             after = change(_clone(before))
             if after != before:
                 # A callable update rewrites the document in place within one
                 # storage write; a merge of fields could not drop members.
-                def replace(doc: dict[str, Any]) -> None:
+                def replace(doc: MutableMapping[Any, Any]) -> None:
                     doc.clear()
                     doc.update(_clone(after))
 
@@ -101,7 +101,12 @@ class Repository:
             if doc is None:
                 return None
             self._table.remove(doc_ids=[doc.doc_id])
-            return _clone(doc)
+            return _copy(doc)
+
+
+def _copy(doc: Mapping[str, Any]) -> Document:
+    copied: Document = _clone(doc)
+    return copied
 
 
 def _clone(value: Any) -> Any:

@@ -1,10 +1,11 @@
-"""The README's promises: CI runs its test command verbatim, and the code is lint-clean."""
+"""The README's promises: CI runs its test command verbatim; the code is lint- and type-clean."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,4 +42,12 @@ def test_code_is_lint_clean() -> None:
     ruff = shutil.which("ruff")
     assert ruff, "ruff is part of the test extras"
     result = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_fully_typed() -> None:
+    # mypy --strict with the settings in pyproject.toml: every function annotated.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

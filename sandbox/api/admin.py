@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from sandbox.api import notifications
 from sandbox.domain import query
-from sandbox.events import EXTENSION, Notifications
 from sandbox.http import json_response
 
 bp = Blueprint("admin", __name__)
 
-
-def notifications() -> Notifications:
-    return current_app.extensions[EXTENSION]
 
 
 def listing(records: list[dict[str, Any]]) -> Response:

@@ -6,18 +6,14 @@ Query parsing, paging and patching are plain functions in
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from sandbox.api import customers
 from sandbox.domain import fields, paging, query, sorting
-from sandbox.domain.customers import CustomerService
 from sandbox.domain.patch import PATCH_MEDIA_TYPES
-from sandbox.http import api_base_url, json_response, media_type, read_json
+from sandbox.http import api_base_url, json_response, media_type, read_json, settings
 
 bp = Blueprint("customer", __name__)
-
-
-def service() -> CustomerService:
-    return current_app.extensions["sandbox.customers"]
 
 
 @bp.after_request
@@ -36,9 +32,9 @@ def list_customers() -> Response:
     filters = query.parse_filters(params)
     keys = sorting.parse_sort(args.getlist("sort"))
     window = paging.window(args.get("offset"), args.get("limit"),
-                           current_app.config["SANDBOX"].max_limit)
+                           settings().max_limit)
     base = api_base_url()
-    page = service().list(filters, base, sort=keys, offset=window.offset, limit=window.limit)
+    page = customers().list(filters, base, sort=keys, offset=window.offset, limit=window.limit)
     body = [fields.select_fields(item, selection) for item in page.items]
     status, headers = paging.response_meta(f"{base}/customer", params, window, page.total,
                                            len(body))
@@ -47,23 +43,23 @@ def list_customers() -> Response:
 
 @bp.post("/customer", strict_slashes=False)
 def create_customer() -> Response:
-    created = service().create(read_json(), api_base_url())
+    created = customers().create(read_json(), api_base_url())
     return json_response(created, 201, {"Location": created["href"]})
 
 
 @bp.get("/customer/<ident>", strict_slashes=False)
 def retrieve_customer(ident: str) -> Response:
     selection = fields.parse_fields(request.args.get("fields"))
-    return json_response(fields.select_fields(service().get(ident, api_base_url()), selection))
+    return json_response(fields.select_fields(customers().get(ident, api_base_url()), selection))
 
 
 @bp.patch("/customer/<ident>", strict_slashes=False)
 def patch_customer(ident: str) -> Response:
     body = read_json(PATCH_MEDIA_TYPES)
-    return json_response(service().patch(ident, body, api_base_url(), media_type()))
+    return json_response(customers().patch(ident, body, api_base_url(), media_type()))
 
 
 @bp.delete("/customer/<ident>", strict_slashes=False)
 def delete_customer(ident: str) -> Response:
-    service().delete(ident, api_base_url())
+    customers().delete(ident, api_base_url())
     return Response(status=204)

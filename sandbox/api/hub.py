@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
-from sandbox.events import EXTENSION, Notifications
+from sandbox.api import notifications
 from sandbox.http import api_base_url, json_response, read_json
 
 bp = Blueprint("hub", __name__)
 
-
-def notifications() -> Notifications:
-    return current_app.extensions[EXTENSION]
 
 
 @bp.post("/hub", strict_slashes=False)

@@ -10,9 +10,9 @@ for a received event, so the summary takes its place.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
-from sandbox.events import EXTENSION, Notifications
+from sandbox.api import notifications
 from sandbox.http import json_response, read_json
 
 bp = Blueprint("listener", __name__)
@@ -22,6 +22,5 @@ SUMMARY = ("id", "listener", "eventType", "eventId", "receivedAt", "notes")
 
 @bp.post("/listener/<name>", strict_slashes=False)
 def receive_event(name: str) -> Response:
-    notifications: Notifications = current_app.extensions[EXTENSION]
-    record = notifications.received.receive(name, read_json())
+    record = notifications().received.receive(name, read_json())
     return json_response({key: record[key] for key in SUMMARY}, 201)

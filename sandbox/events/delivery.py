@@ -198,7 +198,7 @@ class Dispatcher:
     def _head(self, subscription_id: str) -> Delivery | None:
         with self._changed:
             queue = self._queues.get(subscription_id)
-            if self._closed or not queue:
+            if not queue or self._closed:
                 self._queues.pop(subscription_id, None)
                 self._threads.pop(subscription_id, None)
                 return None
@@ -206,7 +206,7 @@ class Dispatcher:
 
     def _still_queued(self, delivery: Delivery) -> bool:
         queue = self._queues.get(delivery.subscription_id)
-        return not self._closed and bool(queue) and queue[0] is delivery
+        return not self._closed and queue is not None and bool(queue) and queue[0] is delivery
 
     def _drain(self, subscription_id: str) -> None:
         # A session per worker: requests.Session is not safe across threads.

@@ -23,7 +23,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import SplitResult, urlsplit
 
 import requests
@@ -233,18 +233,21 @@ class PinnedAdapter(HTTPAdapter):
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: bool | str | None,
-        proxies: dict[str, str] | None = None, cert: Any = None,
+        proxies: Mapping[str, str] | None = None, cert: Any = None,
     ) -> HTTPConnectionPool:
         if self._address is None:
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(
-            request, verify, cert)
+            plain = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            return cast(HTTPConnectionPool, plain)
+        host_params, key_kwargs = self.build_connection_pool_key_attributes(
+            request, True if verify is None else verify, cert)
+        pool_kwargs: dict[str, Any] = dict(key_kwargs)
         if host_params["scheme"] == "https":
             # The certificate names the host, not the address: SNI and verification use
             # the name (and the name is part of the pool key, so no pool is shared).
             pool_kwargs["server_hostname"] = host_params["host"]
         host_params["host"] = self._address
-        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+        pool = self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+        return cast(HTTPConnectionPool, pool)
 
 
 def pinned_session(policy: CallbackPolicy, resolver: Resolver = resolve) -> requests.Session:
