@@ -68,7 +68,7 @@ def main() -> None:
     # No list cap: "GET /customer (all N)" must really return all N.
     with SandboxProcess(extra_args=["--quiet", "--max-limit", "1000000"]) as sandbox:
         root = sandbox.url
-        pid = sandbox._proc.pid if sandbox._proc else 0
+        pid = sandbox.pid
         session = requests.Session()
         print(f"sandbox at {root}  (RSS at start {rss_mib(pid):.1f} MiB)")
         print(f"{'operation':<38} {'n':>6} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")

@@ -105,8 +105,17 @@ class SandboxProcess:
             self._tmpdir = None
 
     @property
-    def returncode(self) -> int | None:
-        return None if self._proc is None else self._proc.poll()
+    def pid(self) -> int:
+        """The server's process id (for signals and memory readings)."""
+        if self._proc is None:
+            raise SandboxStartError("the sandbox was not started")
+        return self._proc.pid
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end by itself; its exit code."""
+        if self._proc is None:
+            raise SandboxStartError("the sandbox was not started")
+        return self._proc.wait(timeout=timeout)
 
     def __enter__(self) -> SandboxProcess:
         return self.start()

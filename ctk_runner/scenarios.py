@@ -101,11 +101,6 @@ class Scenario:
     #: False for the kit's ``fields=`` requests, which have no test script.
     kit_tests: bool = True
 
-    @property
-    def test_id(self) -> str:
-        """A stable identifier used to order and name the pytest items."""
-        return f"{self.folder}-{self.number:02d}"
-
     def url(self, root: str, variables: Mapping[str, Any]) -> str:
         """Resolve the template against the API root and the held variables."""
         path, _, query = self.template.partition("?")
