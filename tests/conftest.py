@@ -3,6 +3,7 @@ real file-backed TinyDB, its test client, and real servers on real ports."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +50,7 @@ def app_config(db_path: Path) -> dict[str, Any]:
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
     yield app
-    app.extensions["sandbox.events"].close()
+    app.extensions["sandbox.events"].close(timeout=1)
     app.extensions["sandbox.db"].close()
 
 
@@ -66,9 +67,9 @@ def created(client: FlaskClient) -> dict[str, Any]:
     return response.get_json()
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """The app behind waitress on a free port, in this process; yields the API root."""
+@contextlib.contextmanager
+def waitress_server(app: Flask) -> Iterator[str]:
+    """Serve ``app`` with waitress on a free port in this process; yield the API root."""
     # A short loop timeout lets close() return at once instead of after 1 s.
     server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.1)
     stopping = threading.Event()
@@ -83,10 +84,19 @@ def live_server(app: Flask) -> Iterator[str]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}{API}"
-    stopping.set()
-    server.close()
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}{API}"
+    finally:
+        stopping.set()
+        server.close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app behind waitress on a free port, in this process; yields the API root."""
+    with waitress_server(app) as root:
+        yield root
 
 
 @pytest.fixture

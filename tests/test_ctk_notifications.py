@@ -9,13 +9,11 @@ to get events wrong.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from waitress.server import create_server
 
 from ctk_runner import cli
 from ctk_runner.listener import EventListener, parse_address
@@ -27,6 +25,7 @@ try:
 except ImportError:  # tests/ imported as a package (importlib import mode)
     from tests import ctk_faults  # type: ignore[no-redef]
     from tests.ctk_events_standin import EventFaults, EventfulStandIn  # type: ignore[no-redef]
+from tests.conftest import waitress_server
 
 NT1_ONLY = ("--notifications", "--quiet-period", "0.5", "--event-timeout", "5")
 
@@ -50,13 +49,12 @@ def sandbox_url(tmp_path: Path) -> Iterator[str]:
     from sandbox import create_app
 
     app = create_app({"db_path": str(tmp_path / "db.json"), "delivery_backoff": 0.05})
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}/tmf-api/customerManagement/v4/"
-    app.extensions["sandbox.events"].close(timeout=1)
-    server.close()
-    thread.join(timeout=5)
+    try:
+        with waitress_server(app) as root:
+            yield root + "/"
+    finally:
+        app.extensions["sandbox.events"].close(timeout=1)
+        app.extensions["sandbox.db"].close()
 
 
 def test_nt1_passes_against_the_sandbox(sandbox_url: str, tmp_path: Path,

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
 
 import schemas
 from ctk_runner.listener import EventListener, Received
-from tests.conftest import MINIMAL, wait_until
+from tests.conftest import MINIMAL, wait_until, waitress_server
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -22,12 +21,6 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 def app_config(db_path: Path) -> dict[str, Any]:
     # Short retries so a failing listener is retried within the test.
     return {"db_path": str(db_path), "delivery_backoff": 0.02, "delivery_timeout": (2.0, 20.0)}
-
-
-@pytest.fixture(autouse=True)
-def _stop_delivery(app: Flask) -> Iterator[None]:
-    yield
-    app.extensions["sandbox.events"].close(timeout=1)
 
 
 @pytest.fixture
@@ -194,17 +187,11 @@ def test_unregistering_stops_the_events(live_server: str, listener: EventListene
 
 
 def test_exact_callback_mode(db_path: Path) -> None:
-    from waitress.server import create_server
-
     from sandbox import create_app
 
     app = create_app({"db_path": str(db_path), "callback_mode": "exact"})
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    root = f"http://127.0.0.1:{server.effective_port}/tmf-api/customerManagement/v4"
     try:
-        with EventListener() as hooks:
+        with waitress_server(app) as root, EventListener() as hooks:
             subscribe(root, hooks.url + "hooks/tmf629")
             requests.post(f"{root}/customer", json=MINIMAL, timeout=10)
             (got,) = hooks.wait_count(1, timeout=10)
@@ -212,8 +199,7 @@ def test_exact_callback_mode(db_path: Path) -> None:
         assert got.event_type == "CustomerCreateEvent"
     finally:
         app.extensions["sandbox.events"].close(timeout=1)
-        server.close()
-        thread.join(timeout=5)
+        app.extensions["sandbox.db"].close()
 
 
 def test_concurrent_changes_are_sent_in_the_order_they_were_stored(
