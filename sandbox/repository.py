@@ -9,17 +9,27 @@ they mutate is never the stored state.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tinydb import Query, TinyDB
 from tinydb.storages import MemoryStorage
 
+from sandbox.domain import query, sorting
 from sandbox.storage import AtomicJSONStorage
 
 Document = dict[str, Any]
 MEMORY = ":memory:"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of a search (copies) and how many documents matched in all."""
+
+    items: list[Document]
+    total: int
 
 
 def open_database(path: str | Path) -> TinyDB:
@@ -53,6 +63,33 @@ class Repository:
         """
         with self._lock:
             return [_copy(doc) for doc in self._table.all() if predicate(doc)]
+
+    def search(
+        self,
+        filters: Sequence[query.Filter],
+        *,
+        sort: Sequence[sorting.SortKey] = (),
+        offset: int = 0,
+        limit: int | None = None,
+        href_prefix: str | None = None,
+    ) -> SearchResult:
+        """The documents matching every filter: sorted, then ``[offset:offset+limit]``.
+
+        ``href`` is not stored: filters and sort keys see ``href_prefix + id``.
+        """
+        def seen(doc: Document) -> Mapping[str, Any]:
+            if href_prefix is None:
+                return doc
+            return {"id": doc["id"], "href": href_prefix + str(doc["id"]), **doc}
+
+        with self._lock:
+            found = [doc for doc in self._table.all() if query.matches(seen(doc), filters)]
+            if sort:
+                views = [seen(doc) for doc in found]
+                stored = {id(view): doc for view, doc in zip(views, found, strict=True)}
+                found = [stored[id(view)] for view in sorting.sort_documents(views, sort)]
+            end = None if limit is None else offset + limit
+            return SearchResult([_copy(doc) for doc in found[offset:end]], len(found))
 
     def count(self) -> int:
         with self._lock:

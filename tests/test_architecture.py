@@ -41,6 +41,7 @@ PLAIN = [
     *sources("sandbox", "repository"),
     *sources("sandbox", "storage"),
     *sources("sandbox", "seed"),
+    *sources("sandbox", "postgres"),
 ]
 
 
@@ -54,3 +55,9 @@ def test_domain_code_has_no_web_framework(path: Path) -> None:
 )
 def test_data_packages_import_nothing_from_the_project(path: Path) -> None:
     assert not top_levels(path) & {"sandbox", "ctk_runner"}
+
+
+@pytest.mark.parametrize("path", [p for p in sources("sandbox") if "postgres" not in p.parts],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_postgres_package_imports_psycopg(path: Path) -> None:
+    assert not top_levels(path) & {"psycopg", "psycopg_pool"}
