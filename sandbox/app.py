@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sandbox import events, http
+from sandbox import events, http, postgres
 from sandbox.api import CUSTOMERS, admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain.customers import CustomerService
@@ -29,15 +29,22 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
     )
 
-    db = open_database(settings.db_path)
-    lock = threading.RLock()
-    customers = Repository(db, "customer", lock)
-    seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
-    app.extensions["sandbox.db"] = db
-    app.extensions[CUSTOMERS] = CustomerService(customers)
-    # The hub observes the customer service; subscriptions persist like customers.
-    app.extensions[events.EXTENSION] = events.install(
-        settings, Repository(db, "hub", lock), app.extensions[CUSTOMERS])
+    if postgres.is_postgres_url(settings.db_path):
+        store = postgres.open_store(settings.db_path, settings.seed_file)
+        app.extensions["sandbox.db"] = store
+        app.extensions[CUSTOMERS] = CustomerService(cast(Repository, store.table("customer")))
+        app.extensions[events.EXTENSION] = postgres.install_events(
+            settings, store, app.extensions[CUSTOMERS])
+    else:
+        db = open_database(settings.db_path)
+        lock = threading.RLock()
+        customers = Repository(db, "customer", lock)
+        seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
+        app.extensions["sandbox.db"] = db
+        app.extensions[CUSTOMERS] = CustomerService(customers)
+        # The hub observes the customer service; subscriptions persist like customers.
+        app.extensions[events.EXTENSION] = events.install(
+            settings, Repository(db, "hub", lock), app.extensions[CUSTOMERS])
 
     http.register(app)
     app.register_blueprint(customer.bp, url_prefix=API_PREFIX)
