@@ -90,6 +90,11 @@ class PgDatabase:
 
     def __init__(self, url: str, *, max_connections: int = 12, timeout: float = 10.0) -> None:
         self.url = url
+        try:  # one direct attempt first: a clear error at once instead of pool retries
+            psycopg.connect(url, connect_timeout=int(timeout)).close()
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
+                                      f"{str(exc).strip()}") from None
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=1, max_size=max_connections, timeout=timeout, open=False,
             kwargs={"application_name": "tmf629-sandbox"})

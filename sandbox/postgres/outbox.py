@@ -29,7 +29,7 @@ import requests
 from psycopg.types.json import Jsonb
 
 from sandbox.config import Config
-from sandbox.domain.customers import CustomerService
+from sandbox.domain.customers import Change, CustomerService
 from sandbox.events import Notifications, delivery_settings
 from sandbox.events.delivery import (
     Delivery,
@@ -39,6 +39,7 @@ from sandbox.events.delivery import (
     backoff_delays,
 )
 from sandbox.events.hub import Hub
+from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
 from sandbox.events.sink import ReceivedEvents
 from sandbox.postgres.database import PgDatabase
@@ -162,6 +163,20 @@ class PgHub(Hub):
 
     def subscriptions(self) -> list[Document]:
         return self._repo.all()
+
+    def observe(self, change: Change) -> None:
+        """Route at once, in the change's own transaction: that is the outbox's guarantee.
+
+        (The in-memory hub may defer routing; here a change and its events
+        commit together, so nothing is lost between them.)
+        """
+        events = events_for(change)
+        if not events:
+            return
+        for subscription in self.subscriptions():
+            for event in events:
+                if self._receives(subscription, event):
+                    self._dispatcher.enqueue(subscription["id"], subscription["callback"], event)
 
 
 def install_events(config: Config, db: PgDatabase, customers: CustomerService) -> Notifications:

@@ -1,0 +1,202 @@
+"""The repository contract on both backends; PostgreSQL's migrations, seeding and admin.
+
+Every contract test runs on a TinyDB file and on a real PostgreSQL database of
+its own (created for the test and dropped after it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from sandbox import create_app
+from sandbox.errors import ApiError
+from sandbox.postgres import MIGRATIONS, PgDatabase, open_store
+from sandbox.repository import Repository, open_database
+from tests.conftest import API, MINIMAL
+from tests.pg_support import database_exists, scratch_database
+
+SEED_COUNT = 25
+
+
+@pytest.fixture(params=["tinydb", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh, empty ``customer`` repository of either backend."""
+    if request.param == "tinydb":
+        db = open_database(tmp_path / "store.json")
+        yield Repository(db, "customer", threading.RLock())
+        db.close()
+        return
+    with scratch_database() as url:
+        pg = PgDatabase(url)
+        yield pg.table("customer")
+        pg.close()
+
+
+def test_insert_get_all_count(store: Any) -> None:
+    store.insert_many([{"id": "a", "name": "A"}, {"id": "b", "name": "B", "tags": [1, None]}])
+    store.insert({"id": "c", "name": "C", "nested": {"x": {"y": True}}})
+    assert store.get("b") == {"id": "b", "name": "B", "tags": [1, None]}
+    assert store.get("zz") is None
+    assert [doc["id"] for doc in store.all()] == ["a", "b", "c"]
+    assert store.count() == 3
+
+
+def test_results_are_copies(store: Any) -> None:
+    store.insert({"id": "a", "list": [1]})
+    got = store.get("a")
+    got["list"].append(2)
+    assert store.get("a") == {"id": "a", "list": [1]}
+
+
+def test_update_reads_changes_and_stores_atomically(store: Any) -> None:
+    store.insert({"id": "a", "n": 1, "gone": "x"})
+    outcome = store.update("a", lambda doc: {"id": "a", "n": doc["n"] + 1})
+    assert outcome == ({"id": "a", "n": 1, "gone": "x"}, {"id": "a", "n": 2})
+    assert store.get("a") == {"id": "a", "n": 2}
+    assert store.update("missing", lambda doc: doc) is None
+
+
+def test_a_failing_change_stores_nothing(store: Any) -> None:
+    store.insert({"id": "a", "n": 1})
+
+    def refuse(doc: dict[str, Any]) -> dict[str, Any]:
+        raise ApiError(400, "no")
+
+    with pytest.raises(ApiError):
+        store.update("a", refuse)
+    assert store.get("a") == {"id": "a", "n": 1}
+
+
+def test_a_failing_write_section_rolls_every_write_back(store: Any) -> None:
+    store.insert({"id": "a", "n": 1})
+    with pytest.raises(RuntimeError), store.lock:
+        store.insert({"id": "b"})
+        store.update("a", lambda doc: {**doc, "n": 2})
+        raise RuntimeError("after the writes")
+    if isinstance(store, Repository):
+        pytest.skip("TinyDB applies each write at once; its section only orders them")
+    assert store.get("b") is None and store.get("a") == {"id": "a", "n": 1}
+
+
+def test_delete_returns_the_document_once(store: Any) -> None:
+    store.insert({"id": "a", "n": 1})
+    assert store.delete("a") == {"id": "a", "n": 1}
+    assert store.delete("a") is None
+    assert store.count() == 0
+
+
+def test_search_sees_updates_and_deletes(store: Any) -> None:
+    from sandbox.domain.query import parse_filters
+
+    store.insert_many([{"id": "a", "status": "Pending"}, {"id": "b", "status": "Pending"}])
+    store.update("a", lambda doc: {**doc, "status": "Approved"})
+    store.delete("b")
+    found = store.search(parse_filters([("status", "Approved")]))
+    assert [doc["id"] for doc in found.items] == ["a"] and found.total == 1
+    assert store.search(parse_filters([("status", "Pending")])).total == 0
+
+
+# -- PostgreSQL only: migrations, seeding, admin -------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with scratch_database() as url:
+        yield url
+
+
+def test_migrations_apply_once_and_are_recorded(pg_url: str) -> None:
+    PgDatabase(pg_url).close()
+    PgDatabase(pg_url).close()
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT version FROM schema_migration ORDER BY version").fetchall()
+    assert [row[0] for row in rows] == [version for version, _, _ in MIGRATIONS]
+
+
+def test_concurrent_starts_seed_once(pg_url: str, tmp_path: Path) -> None:
+    def start(_: int) -> int:
+        db = open_store(pg_url, _seed_file())
+        try:
+            return db.table("customer").count()
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = list(pool.map(start, range(4)))
+    assert counts == [SEED_COUNT] * 4
+
+
+def test_a_database_whose_customers_were_deleted_is_not_seeded_again(pg_url: str) -> None:
+    app = create_app({"db_path": pg_url})
+    client = app.test_client()
+    for customer in client.get(f"{API}/customer").get_json():
+        assert client.delete(f"{API}/customer/{customer['id']}").status_code == 204
+    _close(app)
+    again = create_app({"db_path": pg_url})
+    assert again.test_client().get(f"{API}/customer").get_json() == []
+    _close(again)
+
+
+def test_data_survives_a_restart_and_is_shared_by_two_apps(pg_url: str) -> None:
+    first, second = create_app({"db_path": pg_url}), create_app({"db_path": pg_url})
+    created = first.test_client().post(f"{API}/customer", json=MINIMAL).get_json()
+    seen = second.test_client().get(f"{API}/customer/{created['id']}")
+    assert seen.status_code == 200 and seen.get_json()["name"] == MINIMAL["name"]
+    _close(first)
+    _close(second)
+    third = create_app({"db_path": pg_url})
+    assert third.test_client().get(f"{API}/customer").headers["X-Total-Count"] == "26"
+    _close(third)
+
+
+def test_the_migrate_command(pg_url: str) -> None:
+    first = subprocess.run(["tmf629-sandbox", "migrate", "--db", pg_url],
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "Applied migration(s) 1" in first.stdout
+    again = subprocess.run(["tmf629-sandbox", "migrate", "--db", pg_url, "--list"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "applied" in again.stdout and "pending" not in again.stdout
+
+
+def test_an_unreachable_database_is_a_sentence_not_a_traceback() -> None:
+    result = subprocess.run(
+        ["tmf629-sandbox", "--db", "postgresql://nobody@127.0.0.1:1/none", "--port", "0"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot connect to PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_scratch_databases_are_dropped() -> None:
+    with scratch_database() as url:
+        name = url.rsplit("/", 1)[1]
+        assert database_exists(name)
+    assert not database_exists(name)
+
+
+def test_a_nul_character_is_a_400_not_a_500(pg_url: str) -> None:
+    app = create_app({"db_path": pg_url, "seed_file": None})
+    response = app.test_client().post(f"{API}/customer", json={**MINIMAL, "name": "a\u0000b"})
+    assert response.status_code == 400
+    assert response.get_json()["@type"] == "Error"
+    assert app.test_client().get(f"{API}/customer").get_json() == []
+    _close(app)
+
+
+def _seed_file() -> str:
+    from sandbox.config import default_seed_file
+
+    return default_seed_file()
+
+
+def _close(app: Any) -> None:
+    app.extensions["sandbox.events"].close(timeout=1)
+    app.extensions["sandbox.db"].close()
