@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from sandbox.postgres import PgDatabase
 
 ADMIN_URL = os.environ.get("TMF629_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -72,3 +77,38 @@ def pg_url() -> Iterator[str]:
     """The URL of a database of this test's own."""
     with scratch_database() as url:
         yield url
+
+
+# -- one database per test process, a schema per store -----------------------------------
+# Creating a database takes a second; a schema, milliseconds. Tests that make many stores
+# (the repository contract, property tests) get a schema each in one shared database,
+# which the session drops at its end (tests/conftest.py).
+
+_shared: list[str] = []
+_shared_lock = threading.Lock()
+
+
+def shared_database() -> str:
+    require_postgres()
+    with _shared_lock:
+        if not _shared:
+            name = f"tmf629_test_{uuid.uuid4().hex[:16]}"
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            _shared.append(name)
+        return url_of(_shared[0])
+
+
+def schema_store(directory: Path) -> PgDatabase:
+    """A store of its own for ``directory``: the same schema when reopened."""
+    schema = "s_" + hashlib.sha1(str(directory).encode()).hexdigest()[:20]
+    return PgDatabase(shared_database(), schema=schema, max_connections=4)
+
+
+def drop_shared_database() -> None:
+    with _shared_lock:
+        while _shared:
+            name = _shared.pop()
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))

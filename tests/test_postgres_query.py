@@ -9,7 +9,6 @@ customers and random queries must get the same page and total from both.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from fixtures import load_json
 from sandbox.domain import query, sorting
 from sandbox.errors import ApiError
 from sandbox.postgres import PgDatabase
-from sandbox.repository import Document, Repository, SearchResult, open_database
+from sandbox.repository import Document, SearchResult
+from sandbox.storage import open_database
 from tests import test_query, test_sorting
 from tests.pg_support import scratch_database
 
@@ -36,7 +36,7 @@ class Backends:
         self.tiny_db = open_database(tmp / "store.json")
         self.pg = PgDatabase(url)
         self.repos: dict[str, Any] = {
-            "tinydb": Repository(self.tiny_db, "customer", threading.RLock()),
+            "tinydb": self.tiny_db.table("customer"),
             "postgresql": self.pg.table("customer"),
         }
 

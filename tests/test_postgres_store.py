@@ -1,13 +1,12 @@
-"""The repository contract on both backends; PostgreSQL's migrations, seeding and admin.
+"""PostgreSQL's own promises: transactions, migrations, seeding once, the admin command.
 
-Every contract test runs on a TinyDB file and on a real PostgreSQL database of
-its own (created for the test and dropped after it).
+Each test has a real PostgreSQL database of its own, dropped after it. (The
+repository contract itself runs on every backend in test_repository_contract.)
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,91 +16,30 @@ import psycopg
 import pytest
 
 from sandbox import create_app
-from sandbox.errors import ApiError
 from sandbox.postgres import MIGRATIONS, PgDatabase, open_store
-from sandbox.repository import Repository, open_database
 from tests.conftest import API, MINIMAL
 from tests.pg_support import database_exists, scratch_database
 
 SEED_COUNT = 25
 
 
-@pytest.fixture(params=["tinydb", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A fresh, empty ``customer`` repository of either backend."""
-    if request.param == "tinydb":
-        db = open_database(tmp_path / "store.json")
-        yield Repository(db, "customer", threading.RLock())
-        db.close()
-        return
+@pytest.fixture
+def store() -> Iterator[Any]:
     with scratch_database() as url:
         pg = PgDatabase(url)
         yield pg.table("customer")
         pg.close()
 
 
-def test_insert_get_all_count(store: Any) -> None:
-    store.insert_many([{"id": "a", "name": "A"}, {"id": "b", "name": "B", "tags": [1, None]}])
-    store.insert({"id": "c", "name": "C", "nested": {"x": {"y": True}}})
-    assert store.get("b") == {"id": "b", "name": "B", "tags": [1, None]}
-    assert store.get("zz") is None
-    assert [doc["id"] for doc in store.all()] == ["a", "b", "c"]
-    assert store.count() == 3
-
-
-def test_results_are_copies(store: Any) -> None:
-    store.insert({"id": "a", "list": [1]})
-    got = store.get("a")
-    got["list"].append(2)
-    assert store.get("a") == {"id": "a", "list": [1]}
-
-
-def test_update_reads_changes_and_stores_atomically(store: Any) -> None:
-    store.insert({"id": "a", "n": 1, "gone": "x"})
-    outcome = store.update("a", lambda doc: {"id": "a", "n": doc["n"] + 1})
-    assert outcome == ({"id": "a", "n": 1, "gone": "x"}, {"id": "a", "n": 2})
-    assert store.get("a") == {"id": "a", "n": 2}
-    assert store.update("missing", lambda doc: doc) is None
-
-
-def test_a_failing_change_stores_nothing(store: Any) -> None:
-    store.insert({"id": "a", "n": 1})
-
-    def refuse(doc: dict[str, Any]) -> dict[str, Any]:
-        raise ApiError(400, "no")
-
-    with pytest.raises(ApiError):
-        store.update("a", refuse)
-    assert store.get("a") == {"id": "a", "n": 1}
-
-
 def test_a_failing_write_section_rolls_every_write_back(store: Any) -> None:
+    # The CRUD contract is tests/test_repository_contract.py (every backend); here,
+    # what only PostgreSQL promises: a section is one transaction.
     store.insert({"id": "a", "n": 1})
     with pytest.raises(RuntimeError), store.lock:
         store.insert({"id": "b"})
         store.update("a", lambda doc: {**doc, "n": 2})
         raise RuntimeError("after the writes")
-    if isinstance(store, Repository):
-        pytest.skip("TinyDB applies each write at once; its section only orders them")
     assert store.get("b") is None and store.get("a") == {"id": "a", "n": 1}
-
-
-def test_delete_returns_the_document_once(store: Any) -> None:
-    store.insert({"id": "a", "n": 1})
-    assert store.delete("a") == {"id": "a", "n": 1}
-    assert store.delete("a") is None
-    assert store.count() == 0
-
-
-def test_search_sees_updates_and_deletes(store: Any) -> None:
-    from sandbox.domain.query import parse_filters
-
-    store.insert_many([{"id": "a", "status": "Pending"}, {"id": "b", "status": "Pending"}])
-    store.update("a", lambda doc: {**doc, "status": "Approved"})
-    store.delete("b")
-    found = store.search(parse_filters([("status", "Approved")]))
-    assert [doc["id"] for doc in found.items] == ["a"] and found.total == 1
-    assert store.search(parse_filters([("status", "Pending")])).total == 0
 
 
 # -- PostgreSQL only: migrations, seeding, admin -------------------------------------------

@@ -96,8 +96,11 @@ class CustomerService:
         offset: int = 0,
         limit: int | None = None,
     ) -> Page:
-        """The customers matching every filter, sorted, then the page asked for."""
-        # The repository runs the whole query, so a database backend can do it in SQL.
+        """The customers matching every filter, sorted, then the page asked for.
+
+        The repository filters, counts, sorts and cuts the page; only the page
+        is copied and presented.
+        """
         found = self._repo.search(list(filters), sort=sort, offset=offset, limit=limit,
                                   href_prefix=f"{base_url}/customer/")
         return Page([self.present(doc, base_url) for doc in found.items], found.total)

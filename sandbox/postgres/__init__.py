@@ -30,7 +30,7 @@ def open_store(url: str, seed_file: str | Path | None, *,
     db = PgDatabase(url, max_connections=max_connections)
     try:
         with db.exclusively():
-            seed_once(db.table("customer"), db.table("meta"), seed_file)  # type: ignore[arg-type]
+            seed_once(db.table("customer"), db.table("meta"), seed_file)
     except BaseException:
         db.close()
         raise

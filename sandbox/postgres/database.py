@@ -17,6 +17,7 @@ in SQL (:mod:`sandbox.postgres.sql_query`).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,16 +89,23 @@ class WriteSection:
 class PgDatabase:
     """One PostgreSQL database as the sandbox's store (see the module docstring)."""
 
-    def __init__(self, url: str, *, max_connections: int = 12, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, max_connections: int = 12,
+                 timeout: float = 10.0) -> None:
         self.url = url
+        #: Connection options: a ``schema`` keeps several stores apart in one database.
+        self.options: dict[str, str] = {"application_name": "tmf629-sandbox"}
         try:  # one direct attempt first: a clear error at once instead of pool retries
-            psycopg.connect(url, connect_timeout=int(timeout)).close()
+            with psycopg.connect(url, connect_timeout=int(timeout), autocommit=True) as conn:
+                if schema is not None:
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(schema)))
+                    self.options["options"] = f"-c search_path={schema}"
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
                                       f"{str(exc).strip()}") from None
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=1, max_size=max_connections, timeout=timeout, open=False,
-            kwargs={"application_name": "tmf629-sandbox"})
+            kwargs=dict(self.options))
         try:
             self.pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
@@ -169,10 +177,14 @@ class PgRepository:
         self.insert_many([doc])
 
     def insert_many(self, docs: Sequence[Document]) -> None:
-        rows = [(self._collection, doc["id"], Jsonb(doc), Jsonb(facts_of(doc))) for doc in docs]
-        with _storable(), self._db.transaction() as conn, conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO document (collection, id, doc, facts) "
-                               "VALUES (%s, %s, %s, %s)", rows)
+        rows = [(self._collection, doc["id"], *_json(doc)) for doc in docs]
+        try:
+            with _storable(), self._db.transaction() as conn, conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO document (collection, id, doc, facts) "
+                                   "VALUES (%s, %s, %s, %s)", rows)
+        except errors.UniqueViolation:
+            raise ValueError(f"a document with one of the ids {[d['id'] for d in docs][:5]} "
+                             f"is already stored in {self._collection}") from None
 
     def update(
         self, ident: str, change: Callable[[Document], Document]
@@ -188,7 +200,7 @@ class PgRepository:
             if after != before:
                 conn.execute("UPDATE document SET doc = %s, facts = %s, version = version + 1 "
                              "WHERE collection = %s AND id = %s",
-                             (Jsonb(after), Jsonb(facts_of(after)), self._collection, ident))
+                             (*_json(after), self._collection, ident))
             return before, _clone(after)
 
     def delete(self, ident: str) -> Document | None:
@@ -251,6 +263,18 @@ def _storable() -> Iterator[None]:
             errors.CharacterNotInRepertoire) as exc:
         raise bad_request(f"The document cannot be stored: {exc.diag.message_primary}",
                           reason="Invalid value") from None
+
+
+def _strict(value: Any) -> str:
+    # No NaN or Infinity (not JSON); a set or an object raises TypeError before any write.
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+def _json(doc: Document) -> tuple[Jsonb, Jsonb]:
+    """The document and its facts as JSONB parameters, serialised now (errors before SQL)."""
+    text = _strict(doc)
+    facts = _strict(facts_of(doc))
+    return Jsonb(doc, dumps=lambda _: text), Jsonb(None, dumps=lambda _: facts)
 
 
 def _clone(value: Any) -> Any:

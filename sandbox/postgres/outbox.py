@@ -184,6 +184,6 @@ def install_events(config: Config, db: PgDatabase, customers: CustomerService) -
     policy = policy_for(config.bind_host, config.callback_networks)
     journal = DeliveryLog()
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal)
-    hub = PgHub(db.table("hub"), dispatcher, policy)  # type: ignore[arg-type]
+    hub = PgHub(db.table("hub"), dispatcher, policy)
     customers.observers.append(hub.observe)
     return Notifications(hub, dispatcher, journal, ReceivedEvents(), policy)
