@@ -197,6 +197,18 @@ def test_search_pages_sorts_and_counts(filled: Repository) -> None:
     assert by_href == ["odd", "c039", "c038"]
 
 
+@pytest.mark.parametrize(("offset", "limit"), [(0, 1), (1, 2), (3, 20), (15, None), (40, 5)])
+def test_search_pages_an_indexed_filter(filled: Repository, offset: int,
+                                        limit: int | None) -> None:
+    for params in ({"status": "Approved"}, {"href": PREFIX + "c003"}, {}):
+        wanted = filters(**params)
+        every = scan(filled, wanted)
+        result = filled.search(wanted, offset=offset, limit=limit, href_prefix=PREFIX)
+        end = None if limit is None else offset + limit
+        assert [d["id"] for d in result.items] == every[offset:end]
+        assert result.total == len(every)
+
+
 def test_search_results_are_copies(filled: Repository) -> None:
     page = filled.search(filters(id="c001")).items
     page[0]["engagedParty"]["id"] = "changed"

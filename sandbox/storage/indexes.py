@@ -29,6 +29,16 @@ class EqualityIndex:
         self.others: set[int] = set()
 
     def _keys(self, doc: Any) -> tuple[set[str], bool]:
+        # The common shapes first, without values_at's generators: start-up indexes every doc.
+        value = doc.get(self.path[0]) if isinstance(doc, dict) else None
+        if len(self.path) == 2 and isinstance(value, dict):
+            value = value.get(self.path[1])
+        elif len(self.path) > 1 and value is not None:
+            value = doc  # a fan-out or a deeper path: the general walk below
+        if isinstance(value, str):
+            return {value}, False
+        if value is None and len(self.path) <= 2:
+            return set(), False
         keys: set[str] = set()
         odd = False
         for value in values_at(doc, self.path):

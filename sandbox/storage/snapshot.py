@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 #: Documents encoded per write: small enough to let request threads in between.
 CHUNK = 256
 
@@ -35,14 +37,15 @@ class StoreCorruptError(RuntimeError):
 def read_snapshot(path: Path) -> Tables:
     """The snapshot's tables; ``{}`` when there is none yet (or it is empty)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         return {}
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        # orjson parses a 150 MB store several times faster than json: start-up time.
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise StoreCorruptError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         raise StoreCorruptError(f"{path} does not hold a TinyDB document")
