@@ -20,6 +20,7 @@ lateral joins and an ``ORDER BY`` over ``d.facts`` (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,13 +53,13 @@ class Translation:
         return sql.SQL(" AND ").join(self.where) if self.where else sql.SQL("TRUE")
 
 
-def _candidate(rank: int, value: Any) -> tuple[sql.Composable, Any]:
-    """A fact to look for, built in SQL so numbers keep their exact value."""
+def fact_json(rank: int, value: Any) -> str:
+    """A fact to look for, as JSON text (numbers keep their exact decimal digits)."""
     if rank in (NUMBER, INSTANT):
-        return sql.SQL("jsonb_build_object('o', {}, 'n', %s::numeric)").format(rank), value
+        return f'{{"o": {rank}, "n": {value}}}'  # str(Decimal) and int are JSON numbers
     if rank == BOOLEAN:
-        return sql.SQL("jsonb_build_object('o', {}, 'b', %s::boolean)").format(rank), value
-    return sql.SQL("jsonb_build_object('o', {}, 's', %s::text)").format(rank), value
+        return f'{{"o": {rank}, "b": {json.dumps(bool(value))}}}'
+    return f'{{"o": {rank}, "s": {json.dumps(value, ensure_ascii=False)}}}'
 
 
 def _typed(hint: str, value: Any) -> tuple[int, Any]:
@@ -75,7 +76,9 @@ def candidates(f: Filter) -> list[tuple[int, Any]]:
         return [_typed(f.hint, value) for value in f.typed]
     found: list[tuple[int, Any]] = []
     for text in f.values:
-        found += [(TEXT, text), (JSON, text)]
+        found.append((TEXT, text))
+        if text.startswith(("{", "[")) or text == "null":  # only these can be JSON texts
+            found.append((JSON, text))
         number, instant, boolean = parse_number(text), parse_instant(text), parse_boolean(text)
         if number is not None:
             found.append((NUMBER, number))
@@ -149,22 +152,19 @@ class Translator:
             tests = [_compare(rank, _OPERATORS[f.op]) for rank, _ in pairs]
             self._exists(f.path, sql.SQL(" OR ").join(tests), [v for _, v in pairs])
             return
-        built = [_candidate(rank, value) for rank, value in candidates(f)]
-        facts = [part for part, _ in built]
-        params = [value for _, value in built]
+        facts = [fact_json(rank, value) for rank, value in candidates(f)]
         if f.op == "ne":
-            test = sql.SQL("NOT (e @> ANY (ARRAY[{}]))").format(sql.SQL(", ").join(facts))
-            self._exists(f.path, test, params)
+            self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
         elif f.path == ("href",):
-            self._exists(f.path, sql.SQL("e @> ANY (ARRAY[{}])").format(
-                sql.SQL(", ").join(facts)), params)
+            self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
+        elif not facts:
+            self.out.where.append(sql.SQL("FALSE"))
         else:
             # One containment per candidate: each can use the GIN index on facts.
+            key = json.dumps(path_key(f.path), ensure_ascii=False)
             self.out.where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(
-                sql.SQL("d.facts @> jsonb_build_object(%s::text, jsonb_build_array({}))")
-                .format(part) for part in facts)))
-            for value in params:
-                self.out.where_params.extend([path_key(f.path), value])
+                sql.SQL("d.facts @> %s::jsonb") for _ in facts)))
+            self.out.where_params.extend(f'{{{key}: [{fact}]}}' for fact in facts)
 
     def add_sort(self, index: int, key: SortKey) -> None:
         alias = sql.Identifier(f"k{index}")
