@@ -23,7 +23,7 @@ import requests
 
 from ctk_runner.embedded import SandboxProcess
 from ctk_runner.listener import EventListener, Received
-from tests.conftest import MINIMAL
+from tests.conftest import MINIMAL, wait_until
 from tests.pg_support import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,7 @@ def test_three_processes_on_one_database(cluster: list[str], tmp_path: Path) -> 
               for root in cluster}
     assert totals == {"25"}  # started together, seeded once
     kit_passes_in_the_strict_profile_through_each_process(cluster, tmp_path)
+    events_and_the_listener_sink_are_shared(cluster)
     mixed_load_through_three_processes_loses_no_acknowledged_write(cluster)
 
 
@@ -77,6 +78,31 @@ def kit_passes_in_the_strict_profile_through_each_process(
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
         assert "Verdict (strict profile): PASSED" in output
+
+
+def events_and_the_listener_sink_are_shared(cluster: list[str]) -> None:
+    """Subscribe through one process, change through another, list what arrived on a third."""
+    first, second, third = cluster
+    http = session()
+    admin = third.split("/tmf-api/")[0] + "/admin/received-events"
+    assert http.delete(admin).status_code == 204
+    # The callback is the second process's own listener endpoints (any process may deliver).
+    hub = http.post(first + "hub", json={"callback": second.rstrip("/"),
+                                         "query": "eventType=CustomerCreateEvent"})
+    assert hub.status_code == 201
+    names = [f"Shared event {n}" for n in range(4)]
+    for n, name in enumerate(names):
+        assert http.post(cluster[n % 3] + "customer",
+                         json={**MINIMAL, "name": name}).status_code == 201
+
+    def arrived() -> list[str]:
+        records = http.get(admin).json()
+        return [r["event"]["event"]["customer"]["name"] for r in records if r["accepted"]]
+
+    assert wait_until(lambda: len(arrived()) >= len(names), timeout=20), arrived()
+    assert arrived() == names  # each once, in the order of the changes
+    assert http.delete(second + "hub/" + hub.json()["id"]).status_code == 204
+    assert http.get(first + "hub/" + hub.json()["id"]).status_code == 404
 
 
 def mixed_load_through_three_processes_loses_no_acknowledged_write(

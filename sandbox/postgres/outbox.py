@@ -14,6 +14,7 @@ records the outcome; a deliverer killed mid-attempt (``kill -9``) releases its
 lock with its connection and another deliverer sends the event again, with the
 same ``eventId`` (at least once). ``NOTIFY`` wakes the deliverers of every
 process; a short poll is the backstop (and times retries).
+The listener sink is :class:`~sandbox.postgres.sink.PgReceivedEvents`.
 
 :class:`PgHub` reads subscriptions from the database on every change, so a
 subscription registered through one process is served by all of them.
@@ -41,8 +42,8 @@ from sandbox.events.delivery import (
 from sandbox.events.hub import Hub
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
-from sandbox.events.sink import ReceivedEvents
 from sandbox.postgres.database import PgDatabase
+from sandbox.postgres.sink import PgReceivedEvents
 from sandbox.repository import Document
 
 log = logging.getLogger("sandbox.delivery")
@@ -186,4 +187,4 @@ def install_events(config: Config, db: PgDatabase, customers: CustomerService) -
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal)
     hub = PgHub(db.table("hub"), dispatcher, policy)
     customers.observers.append(hub.observe)
-    return Notifications(hub, dispatcher, journal, ReceivedEvents(), policy)
+    return Notifications(hub, dispatcher, journal, PgReceivedEvents(db), policy)
