@@ -62,21 +62,27 @@ CLAIM = """
 
 
 class OutboxDispatcher(Dispatcher):
-    """The outbox in PostgreSQL, drained by ``workers`` threads of this process."""
+    """The outbox in PostgreSQL, drained by ``workers`` threads of this process.
+
+    Of the in-memory dispatcher it keeps the settings, the policy, the log and
+    one attempt (``_attempt``, ``_record``); its names here start with
+    ``outbox`` so they never shadow the parent's own queue machinery.
+    """
 
     def __init__(self, db: PgDatabase, settings: DeliverySettings, policy: CallbackPolicy,
                  journal: DeliveryLog | None = None, *, workers: int = 2, poll: float = 0.5,
                  resolver: Resolver = resolve) -> None:
         super().__init__(settings, policy, journal, resolver=resolver)
         self._db = db
-        self._poll = poll
-        self._stop = threading.Event()
-        self._wake = threading.Condition()
-        self._workers = [threading.Thread(target=self._work, name=f"outbox-{n}", daemon=True)
-                         for n in range(workers)]
-        self._workers.append(threading.Thread(target=self._listen, name="outbox-listen",
-                                              daemon=True))
-        for worker in self._workers:
+        self._outbox_poll = poll
+        self._outbox_stop = threading.Event()
+        self._outbox_wake = threading.Condition()
+        self._outbox_threads = [
+            threading.Thread(target=self._drain_outbox, name=f"outbox-{n}", daemon=True)
+            for n in range(workers)]
+        self._outbox_threads.append(
+            threading.Thread(target=self._listen_outbox, name="outbox-listen", daemon=True))
+        for worker in self._outbox_threads:
             worker.start()
 
     def enqueue(self, subscription_id: str, callback: str, event: Document) -> None:
@@ -99,44 +105,44 @@ class OutboxDispatcher(Dispatcher):
         return int(row[0]) if row else 0
 
     def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        with self._wake:
-            self._wake.notify_all()
-        for worker in self._workers:
+        self._outbox_stop.set()
+        with self._outbox_wake:
+            self._outbox_wake.notify_all()
+        for worker in self._outbox_threads:
             if worker is not threading.current_thread():
                 worker.join(timeout)
 
     # -- deliverers ---------------------------------------------------------
 
-    def _listen(self) -> None:
+    def _listen_outbox(self) -> None:
         """Turn NOTIFYs from any process into a wake-up of this process's deliverers."""
-        while not self._stop.is_set():
+        while not self._outbox_stop.is_set():
             try:
                 with psycopg.connect(self._db.url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    while not self._stop.is_set():
+                    while not self._outbox_stop.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            with self._wake:
-                                self._wake.notify_all()
+                            with self._outbox_wake:
+                                self._outbox_wake.notify_all()
             except psycopg.Error as exc:  # the poll still delivers; try again shortly
                 log.warning("outbox listener: %s", exc)
-                self._stop.wait(1.0)
+                self._outbox_stop.wait(1.0)
 
-    def _work(self) -> None:
+    def _drain_outbox(self) -> None:
         with pinned_session(self.policy, self._resolver) as session:
-            while not self._stop.is_set():
+            while not self._outbox_stop.is_set():
                 try:
-                    busy = self._deliver_next(session)
+                    busy = self._deliver_head(session)
                 except psycopg.Error as exc:
                     log.warning("outbox: %s", exc)
                     busy = False
                 if not busy:
-                    with self._wake:
-                        self._wake.wait(self._poll)
+                    with self._outbox_wake:
+                        self._outbox_wake.wait(self._outbox_poll)
 
-    def _deliver_next(self, session: requests.Session) -> bool:
+    def _deliver_head(self, session: requests.Session) -> bool:
         """Claim one due head, attempt it, record the outcome; False when none is due."""
-        if self._stop.is_set():
+        if self._outbox_stop.is_set():
             return False
         with self._db.pool.connection() as conn:
             row = conn.execute(CLAIM).fetchone()
