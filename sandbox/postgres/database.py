@@ -59,6 +59,11 @@ class WriteSection:
         self._local = threading.local()
 
     @property
+    def depth(self) -> int:
+        """How many sections the calling thread is in (0: none)."""
+        return int(getattr(self._local, "depth", 0) or 0)
+
+    @property
     def connection(self) -> Connection | None:
         conn: Connection | None = getattr(self._local, "conn", None)
         return conn
@@ -220,23 +225,27 @@ class PgRepository:
     ) -> SearchResult:
         """Filters, order, window and total, all computed by PostgreSQL."""
         plan = translate(filters, sort, href_prefix)
-        page = sql.SQL("SELECT d.doc, count(*) OVER () FROM document d {joins} "
-                       "WHERE d.collection = %s AND {where} ORDER BY {order} "
+        where = sql.SQL("WHERE d.collection = %s AND {}").format(plan.condition)
+        count = sql.SQL("SELECT count(*) FROM document d {}").format(where)
+        # The page is found apart from the count, so a small page of many matches reads
+        # only its own documents (in seq order, through the index, when unsorted).
+        page = sql.SQL("SELECT d.doc FROM document d {joins} {where} ORDER BY {order} "
                        "OFFSET %s LIMIT %s").format(
-            joins=sql.SQL(" ").join(plan.joins), where=plan.condition,
+            joins=sql.SQL(" ").join(plan.joins), where=where,
             order=sql.SQL(", ").join(plan.order))
-        params = [*plan.join_params, self._collection, *plan.where_params, offset, limit]
         with _regex_errors(filters), self._db.transaction() as conn:
+            if self._db.section.depth == 1:  # a transaction of its own: one snapshot for both
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if plan.has_regex:
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     REGEX_TIMEOUT_MS))
-            rows = conn.execute(page, params).fetchall()
-            if rows:
-                return SearchResult([row[0] for row in rows], int(rows[0][1]))
-            counted = conn.execute(sql.SQL("SELECT count(*) FROM document d WHERE "
-                                           "d.collection = %s AND {}").format(plan.condition),
-                                   [self._collection, *plan.where_params]).fetchone()
-            return SearchResult([], int(counted[0]) if counted else 0)
+            counted = conn.execute(count, [self._collection, *plan.where_params]).fetchone()
+            total = int(counted[0]) if counted else 0
+            if total <= offset or limit == 0:
+                return SearchResult([], total)
+            rows = conn.execute(page, [*plan.join_params, self._collection, *plan.where_params,
+                                       offset, limit]).fetchall()
+            return SearchResult([row[0] for row in rows], total)
 
 
 @contextmanager
