@@ -15,8 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from ctk_runner.listener import EventListener, Received
 from sandbox import create_app
-from sandbox.postgres import MIGRATIONS, PgDatabase, open_store
+from sandbox.events.delivery import DeliverySettings
+from sandbox.events.safety import policy_for
+from sandbox.postgres import MIGRATIONS, PgDatabase, open_store, outbox
 from tests.conftest import API, MINIMAL
 from tests.pg_support import database_exists, scratch_database
 
@@ -138,3 +141,44 @@ def _seed_file() -> str:
 def _close(app: Any) -> None:
     app.extensions["sandbox.events"].close(timeout=1)
     app.extensions["sandbox.db"].close()
+
+
+# -- the outbox ---------------------------------------------------------------------------
+
+
+def test_the_outbox_is_bounded_per_subscription(pg_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "MAX_QUEUED", 5)
+    db = PgDatabase(pg_url)
+    # No such subscription: nothing is delivered, so everything stays queued.
+    dispatcher = outbox.OutboxDispatcher(db, DeliverySettings(), policy_for("127.0.0.1", None))
+    try:
+        for n in range(7):
+            dispatcher.enqueue("gone", "http://127.0.0.1:9/", {
+                "eventId": str(n), "eventType": "CustomerCreateEvent"})
+        assert dispatcher.pending() == 5
+        dropped = [e["eventId"] for e in dispatcher.journal.all() if e["outcome"] == "dropped"]
+        assert dropped == ["5", "6"]
+    finally:
+        dispatcher.close(timeout=1)
+        db.close()
+
+
+def test_a_failed_attempt_is_retried_before_the_next_event_goes(pg_url: str) -> None:
+    answers = iter([503])
+
+    def responder(item: Received) -> int:
+        return next(answers, 201)
+
+    with EventListener(responder=responder) as listener:
+        app = create_app({"db_path": pg_url, "seed_file": None, "delivery_backoff": 0.2})
+        client = app.test_client()
+        assert client.post(f"{API}/hub", json={"callback": listener.url}).status_code == 201
+        for name in ("First", "Second"):
+            assert client.post(f"{API}/customer", json={**MINIMAL, "name": name}).status_code \
+                == 201
+        arrived = listener.wait_count(3, timeout=20)
+        _close(app)
+    names = [item.body["event"]["customer"]["name"] for item in arrived]
+    assert names == ["First", "First", "Second"]
+    assert arrived[0].body["eventId"] == arrived[1].body["eventId"]

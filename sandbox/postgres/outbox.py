@@ -33,6 +33,7 @@ from sandbox.config import Config
 from sandbox.domain.customers import Change, CustomerService
 from sandbox.events import Notifications, delivery_settings
 from sandbox.events.delivery import (
+    MAX_QUEUED,
     Delivery,
     DeliveryLog,
     DeliverySettings,
@@ -89,6 +90,15 @@ class OutboxDispatcher(Dispatcher):
         """Queue ``event`` in the caller's write section (committed with its cause)."""
         url = self.url_for(callback, str(event.get("eventType")))
         with self._db.transaction() as conn:
+            # Bounded like the in-memory queues: a dead listener cannot fill the database.
+            waiting = conn.execute("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE "
+                                   "subscription_id = %s LIMIT %s) w",
+                                   (subscription_id, MAX_QUEUED)).fetchone()
+            if waiting and waiting[0] >= MAX_QUEUED:
+                self._record(Delivery(subscription_id, url, event), "dropped", None,
+                             f"{MAX_QUEUED} events are already waiting for this subscription",
+                             None)
+                return
             conn.execute("INSERT INTO outbox (subscription_id, url, event) VALUES (%s, %s, %s)",
                          (subscription_id, url, Jsonb(event)))
             conn.execute(f"NOTIFY {CHANNEL}")
