@@ -104,10 +104,14 @@ class OutboxDispatcher(Dispatcher):
             conn.execute(f"NOTIFY {CHANNEL}")
 
     def cancel(self, subscription_id: str) -> None:
-        # Rows being delivered are skipped: their deliverer drops them (the subscription is gone).
+        """Drop the subscription's queue, waiting for an attempt in flight in any process.
+
+        The row being delivered is locked by its deliverer: the ``DELETE`` waits
+        for that attempt (bounded by the delivery timeout), so once unregistering
+        answers 204 nothing more reaches the callback.
+        """
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE "
-                         "subscription_id = %s FOR UPDATE SKIP LOCKED)", (subscription_id,))
+            conn.execute("DELETE FROM outbox WHERE subscription_id = %s", (subscription_id,))
 
     def pending(self) -> int:
         with self._db.transaction() as conn:
