@@ -16,7 +16,12 @@ from flask import Flask
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
 from sandbox.repository import MEMORY
-from sandbox.storage import StoreCorruptError, StoreLockedError, open_database
+from sandbox.storage import (
+    JournalFailedError,
+    StoreCorruptError,
+    StoreLockedError,
+    open_database,
+)
 from sandbox.storage import journal as journal_module
 from sandbox.storage import snapshot as snapshot_module
 from sandbox.storage.journal import segments
@@ -105,7 +110,7 @@ def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
     path = tmp_path / "db.json"
     path.write_text("{}")
     path.chmod(0o640)
-    write_snapshot(path, [("t", [(1, {"n": 1}), (2, {"n": "ü"})]), ("u", [])])
+    write_snapshot(path, [("t", [(1, b'{"n":1}'), (2, '{"n":"ü"}'.encode())]), ("u", [])])
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["db.json"]
     assert json.loads(path.read_text("utf-8")) == {"t": {"1": {"n": 1}, "2": {"n": "ü"}},
@@ -257,3 +262,40 @@ def test_a_second_sandbox_process_on_one_store_exits_naming_the_file_and_pid(
     assert second.returncode == 2
     assert str(db_path) in second.stderr
     assert f"pid {sandbox_process.pid}" in second.stderr
+
+
+def test_a_patch_whose_journal_write_fails_is_a_500_and_changes_nothing(
+    app: Flask, created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app.test_client()
+
+    def disk_full(fd: int, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "write", disk_full)
+    response = client.patch(f"{API}/customer/{created['id']}", json={"status": "Approved"})
+    assert response.status_code == 500 and response.get_json()["@type"] == "Error"
+    monkeypatch.undo()
+    assert client.get(f"{API}/customer/{created['id']}").get_json() == created
+    assert client.get(f"{API}/customer", query_string={"status": "Approved",
+                                                      "id": created["id"]}).get_json() == []
+
+
+def test_after_a_failed_fsync_writes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("t")
+    repo.insert({"id": "1"})
+
+    def failing_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(journal_module, "_sync", failing_sync)
+    with pytest.raises(JournalFailedError, match="Input/output error"):
+        repo.insert({"id": "2"})
+    monkeypatch.undo()
+    with pytest.raises(JournalFailedError, match="restart the sandbox"):
+        repo.insert({"id": "3"})
+    assert repo.get("1") == {"id": "1"} and repo.get("3") is None
+    db.close()

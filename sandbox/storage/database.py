@@ -161,7 +161,7 @@ class TinyDatabase:
         thread.start()
         return thread
 
-    def _compact(self, frozen: list[tuple[str, list[tuple[int, Document]]]],
+    def _compact(self, frozen: list[tuple[str, list[tuple[int, bytes]]]],
                  covered: int) -> None:
         assert self.path is not None
         try:

@@ -6,10 +6,11 @@ snapshot can still be inspected with TinyDB. It is written to a temporary file
 in the same directory, flushed and fsynced, then renamed over the old one: at
 any instant the path holds either the previous or the new document.
 
-Writing streams the tables a few hundred documents at a time, each encoded on
-its own: a compaction runs in a background thread, and one ``json.dumps`` of
-a 150 MB store would hold the interpreter lock (and stall every request) for
-seconds.
+The tables hand over their documents already encoded (see
+:mod:`sandbox.storage.table`), so writing only joins bytes, a few hundred
+documents at a time: a compaction runs in a background thread, and one
+``json.dumps`` of a 150 MB store would hold the interpreter lock (and stall
+every request) for seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import orjson
 CHUNK = 256
 
 Tables = dict[str, dict[str, Any]]
-FrozenTables = Sequence[tuple[str, Sequence[tuple[int, Any]]]]
+FrozenTables = Sequence[tuple[str, Sequence[tuple[int, bytes]]]]
 
 
 class StoreCorruptError(RuntimeError):
@@ -53,31 +54,30 @@ def read_snapshot(path: Path) -> Tables:
 
 
 def encode(doc: Any) -> str:
-    """A document as stored: strict JSON (no NaN), non-ASCII kept as is."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    """A document as stored: strict, compact JSON (no NaN), non-ASCII kept as is."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _chunks(tables: FrozenTables) -> Iterable[str]:
-    yield "{"
+def _chunks(tables: FrozenTables) -> Iterable[bytes]:
+    yield b"{"
     for number, (name, rows) in enumerate(tables):
-        yield f'{", " if number else ""}{json.dumps(name)}: {{'
+        yield b'%s%s: {' % (b", " if number else b"", json.dumps(name).encode())
         for start in range(0, len(rows), CHUNK):
-            part = ", ".join(f'"{doc_id}": {encode(doc)}'
-                             for doc_id, doc in rows[start:start + CHUNK])
-            yield (", " if start else "") + part
-        yield "}"
-    yield "}"
+            part = b", ".join(b'"%d": %s' % row for row in rows[start:start + CHUNK])
+            yield (b", " if start else b"") + part
+        yield b"}"
+    yield b"}"
 
 
 def write_snapshot(path: Path, tables: FrozenTables) -> None:
-    """Replace the snapshot at ``path`` with ``tables`` (name, [(doc_id, doc)])."""
+    """Replace the snapshot at ``path`` with ``tables``: (name, [(doc_id, JSON bytes)])."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp creates 0600; keep the mode the store file already had.
         os.chmod(tmp, _mode(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for text in _chunks(tables):
-                handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            for data in _chunks(tables):
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
