@@ -104,6 +104,19 @@ def test_an_old_single_file_tinydb_store_opens_unchanged(db_path: Path) -> None:
         assert [d["id"] for d in db.table("customer").all()] == ["old-0", "old-2"]
 
 
+@pytest.mark.parametrize("indent", [None, 4])
+def test_any_layout_of_a_tinydb_document_loads(tmp_path: Path, indent: int | None) -> None:
+    path = tmp_path / "db.json"
+    tables = {"empty": {}, "t": {"3": {"id": "a", "n": [1, {"x": "ü"}]}, "7": {"id": "b"}}}
+    path.write_text(json.dumps(tables, indent=indent, ensure_ascii=False), encoding="utf-8")
+    db = open_database(path)
+    assert db.table("t").all() == [{"id": "a", "n": [1, {"x": "ü"}]}, {"id": "b"}]
+    db.table("t").insert({"id": "c"})  # doc_id 8: after the highest stored
+    db.close()
+    assert json.loads(path.read_text("utf-8")) == {
+        **tables, "t": {**tables["t"], "8": {"id": "c"}}}
+
+
 def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
     tmp_path: Path,
 ) -> None:
@@ -117,7 +130,10 @@ def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
                                                    "u": {}}
 
 
-@pytest.mark.parametrize("content", ["{broken", "[1, 2]", '{"customer": {"x": {}}}'])
+@pytest.mark.parametrize("content", [
+    "{broken", "[1, 2]", '{"customer": {"x": {}}}', '{"t": {"1": {}},}', '{"t": {"1": 5}}',
+    '{"t": {"1": {}}} extra', '{"t": {"1": {"a": 1}', '{"t": [] }', '{1: {}}',
+])
 def test_corrupt_store_is_a_clear_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "db.json"
     path.write_text(content)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 #: Documents encoded per write: small enough to let request threads in between.
 CHUNK = 256
 
-Tables = dict[str, dict[str, Any]]
 FrozenTables = Sequence[tuple[str, Sequence[tuple[int, bytes]]]]
 
 
@@ -35,22 +33,77 @@ class StoreCorruptError(RuntimeError):
     """The store file or its journal exists but cannot be read as a store."""
 
 
-def read_snapshot(path: Path) -> Tables:
-    """The snapshot's tables; ``{}`` when there is none yet (or it is empty)."""
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+#: Receives one stored document: (doc_id, document, its JSON as bytes).
+Adder = Callable[[int, Any, bytes], None]
+
+
+def _skip(text: str, pos: int) -> int:
+    return _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # matches empty too
+
+
+def _expect(text: str, pos: int, char: str) -> int:
+    pos = _skip(text, pos)
+    if text[pos] != char:
+        raise ValueError(f"expected {char!r} at character {pos}")
+    return _skip(text, pos + 1)
+
+
+def _key(text: str, pos: int) -> tuple[str, int]:
+    """A member's name and where its value starts."""
+    key, pos = _DECODER.raw_decode(text, pos)
+    if not isinstance(key, str):
+        raise ValueError(f"expected a member name before character {pos}")
+    return key, _expect(text, pos, ":")
+
+
+def _after_value(text: str, pos: int) -> int:
+    """Past the ``,`` after a member, or at the ``}`` that closes the object."""
+    pos = _skip(text, pos)
+    if text[pos] == "}":
+        return pos
+    pos = _expect(text, pos, ",")
+    if text[pos] == "}":
+        raise ValueError(f"a trailing comma before character {pos}")
+    return pos
+
+
+def load_snapshot(path: Path, table: Callable[[str], Adder]) -> int:
+    """Stream the snapshot's documents into ``table(name)``; returns the file's size.
+
+    Documents are decoded one at a time and kept as the JSON text they were
+    stored as, so a 150 MB store never exists as a 600 MB tree of dicts.
+    """
     try:
-        text = path.read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
-    if not text.strip():
-        return {}
+        return 0
+    size = len(raw)
+    if not raw.strip():
+        return size
     try:
-        # orjson parses a 150 MB store several times faster than json: start-up time.
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise StoreCorruptError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-        raise StoreCorruptError(f"{path} does not hold a TinyDB document")
-    return data
+        text = raw.decode("utf-8")
+        del raw
+        pos = _expect(text, 0, "{")
+        while text[pos] != "}":
+            name, pos = _key(text, pos)
+            add = table(name)
+            pos = _expect(text, pos, "{")
+            while text[pos] != "}":
+                key, pos = _key(text, pos)
+                doc, end = _DECODER.raw_decode(text, pos)
+                if not isinstance(doc, dict):
+                    raise ValueError(f"document {key} is not an object")
+                add(int(key), doc, text[pos:end].encode())
+                pos = _after_value(text, end)
+            pos = _after_value(text, pos + 1)
+        if _skip(text, pos + 1) != len(text):
+            raise ValueError(f"data after the document, at character {pos + 1}")
+    except (ValueError, IndexError) as exc:
+        raise StoreCorruptError(f"{path} does not hold a TinyDB JSON document: {exc}") from exc
+    return size
 
 
 def encode(doc: Any) -> str:

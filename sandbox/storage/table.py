@@ -46,8 +46,7 @@ Log = Callable[[str, int, "str | None"], None]
 
 
 class TinyTable:
-    def __init__(self, name: str, section: Section, log: Log,
-                 rows: dict[int, Document] | None = None) -> None:
+    def __init__(self, name: str, section: Section, log: Log) -> None:
         self.name = name
         self._section = section
         self._log = log
@@ -55,9 +54,6 @@ class TinyTable:
         self._ids: dict[str, int] = {}
         self._indexes = {path: EqualityIndex(path) for path in INDEXED_PATHS}
         self._next = 1
-        for doc_id in sorted(rows or {}):
-            doc = (rows or {})[doc_id]
-            self._put(doc_id, doc, orjson.dumps(doc))
 
     # -- memory ---------------------------------------------------------------
 
@@ -71,6 +67,14 @@ class TinyTable:
         for index in self._indexes.values():
             index.add(doc_id, doc)
         self._next = max(self._next, doc_id + 1)
+
+    def load(self, doc_id: int, doc: Document | None, packed: bytes | None) -> None:
+        """A document read from the snapshot or replayed from the journal (None: removed)."""
+        if doc is None:
+            if doc_id in self._rows:
+                self._remove(doc_id, _unpack(self._rows[doc_id]))
+            return
+        self._put(doc_id, doc, orjson.dumps(doc) if packed is None else packed)
 
     def _unlink(self, doc_id: int, doc: Document) -> None:
         if isinstance(doc.get("id"), str) and self._ids.get(doc["id"]) == doc_id:
