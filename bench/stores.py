@@ -9,8 +9,8 @@ TinyDB document directly builds 100,000 customers in seconds instead of
 
 from __future__ import annotations
 
-import copy
 import json
+import marshal
 import random
 import uuid
 from pathlib import Path
@@ -26,7 +26,7 @@ def customers(count: int, seed: int = 629) -> list[dict[str, Any]]:
     rnd = random.Random(seed)
     made = []
     for n in range(count):
-        doc = copy.deepcopy(templates[n % len(templates)])
+        doc = marshal.loads(marshal.dumps(templates[n % len(templates)]))  # a fast deep copy
         doc.pop("href", None)
         doc["id"] = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
         doc["name"] = f"{doc['name']} #{n}"

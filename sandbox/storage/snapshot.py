@@ -35,6 +35,8 @@ class StoreCorruptError(RuntimeError):
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
+_DOC_KEY = re.compile(r'"([0-9]+)"[ \t\n\r]*:[ \t\n\r]*')
+_COMMA = re.compile(r'[ \t\n\r]*,[ \t\n\r]*(?=")')
 
 #: Receives one stored document: (doc_id, document, its JSON as bytes).
 Adder = Callable[[int, Any, bytes], None]
@@ -61,6 +63,9 @@ def _key(text: str, pos: int) -> tuple[str, int]:
 
 def _after_value(text: str, pos: int) -> int:
     """Past the ``,`` after a member, or at the ``}`` that closes the object."""
+    comma = _COMMA.match(text, pos)
+    if comma is not None:
+        return comma.end()
     pos = _skip(text, pos)
     if text[pos] == "}":
         return pos
@@ -92,7 +97,9 @@ def load_snapshot(path: Path, table: Callable[[str], Adder]) -> int:
             add = table(name)
             pos = _expect(text, pos, "{")
             while text[pos] != "}":
-                key, pos = _key(text, pos)
+                # The common case in one regular expression: "123": (start-up time).
+                plain = _DOC_KEY.match(text, pos)
+                key, pos = (plain.group(1), plain.end()) if plain else _key(text, pos)
                 doc, end = _DECODER.raw_decode(text, pos)
                 if not isinstance(doc, dict):
                     raise ValueError(f"document {key} is not an object")
