@@ -117,6 +117,24 @@ def test_any_layout_of_a_tinydb_document_loads(tmp_path: Path, indent: int | Non
         **tables, "t": {**tables["t"], "8": {"id": "c"}}}
 
 
+def test_a_written_snapshot_loads_back_one_document_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    docs = [(n, {"id": f"i{n}", "text": "line\nbreak, ü \"quoted\": {x}"}) for n in (1, 5, 9)]
+    write_snapshot(path, [("customer", [(n, json.dumps(d).encode()) for n, d in docs]),
+                          ("meta", []), ("odd \"name\"", [(2, b'{"id":"m"}')])])
+    assert len(path.read_bytes().splitlines()) == 8
+    with tinydb.TinyDB(path) as db:
+        assert db.table("customer").all() == [d for _, d in docs]
+    loaded: dict[str, list[tuple[int, Any, bytes]]] = {}
+    snapshot_module.load_snapshot(path, lambda name: lambda *row: loaded.setdefault(
+        name, []).append(row))
+    assert [(n, d) for n, d, _ in loaded["customer"]] == docs
+    # Kept byte for byte as written: the one-document-per-line fast path read it.
+    assert [packed for _, _, packed in loaded["customer"]] == [json.dumps(d).encode()
+                                                                for _, d in docs]
+    assert [row[:2] for row in loaded['odd "name"']] == [(2, {"id": "m"})]
+
+
 def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
     tmp_path: Path,
 ) -> None:
@@ -133,6 +151,8 @@ def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
 @pytest.mark.parametrize("content", [
     "{broken", "[1, 2]", '{"customer": {"x": {}}}', '{"t": {"1": {}},}', '{"t": {"1": 5}}',
     '{"t": {"1": {}}} extra', '{"t": {"1": {"a": 1}', '{"t": [] }', '{1: {}}',
+    '{"t": {\n"1": {}\n"2": {}\n}}', '{"t": {\n"1": {},\n"2": {},\n}}', '{"t": {\n"1": [],\n}}',
+    '{"t": {\n"1": {"a": tru}\n}}',
 ])
 def test_corrupt_store_is_a_clear_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "db.json"
