@@ -165,8 +165,10 @@ def load_snapshot(path: Path, table: Callable[[str], Adder]) -> int:
             pos = _after_value(text, pos + 1)
         if _skip(text, pos + 1) != len(text):
             raise ValueError(f"data after the document, at character {pos + 1}")
-    except (ValueError, IndexError) as exc:
-        raise StoreCorruptError(f"{path} does not hold a TinyDB JSON document: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise StoreCorruptError(f"{path} is not valid JSON: {exc}") from exc
+    except (ValueError, IndexError) as exc:  # IndexError: the text ends too early
+        raise StoreCorruptError(f"{path} does not hold a TinyDB document: {exc}") from exc
     return size
 
 
