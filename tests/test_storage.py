@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from flask import Flask
 
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
+from sandbox.domain import query
 from sandbox.repository import MEMORY
 from sandbox.storage import (
     JournalFailedError,
@@ -335,3 +337,58 @@ def test_after_a_failed_fsync_writes_are_refused(
         repo.insert({"id": "3"})
     assert repo.get("1") == {"id": "1"} and repo.get("3") is None
     db.close()
+
+
+def test_readers_do_not_wait_for_a_write_whose_fsync_is_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("customer")
+    repo.insert({"id": "old", "status": "Approved"})
+    in_fsync, release = threading.Event(), threading.Event()
+    real_sync = journal_module._sync
+
+    def slow_disk(fd: int) -> None:
+        in_fsync.set()
+        release.wait(30)
+        real_sync(fd)
+
+    monkeypatch.setattr(journal_module, "_sync", slow_disk)
+    writer = threading.Thread(target=repo.insert, args=({"id": "new", "status": "Approved"},))
+    writer.start()
+    try:
+        assert in_fsync.wait(10)
+        # The write is in memory and its fsync is stuck: reads still answer at once.
+        assert repo.get("old") == {"id": "old", "status": "Approved"}
+        assert repo.get("new") == {"id": "new", "status": "Approved"}
+        assert repo.search(query.parse_filters([("status", "Approved")])).total == 2
+        assert writer.is_alive()  # its client has not been answered yet
+    finally:
+        release.set()
+        writer.join()
+    db.close()
+
+
+def test_observers_in_a_write_section_run_in_storage_order(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("counter")
+    repo.insert({"id": "c", "v": 0})
+    heard: list[int] = []
+
+    def bump() -> None:
+        for _ in range(25):
+            with repo.lock:
+                outcome = repo.update("c", lambda d: {**d, "v": d["v"] + 1})
+                assert outcome is not None
+                heard.append(outcome[1]["v"])  # what an observer would be told
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert heard == list(range(1, 101))
+    db.close()
+    again = open_database(tmp_path / "db.json")
+    assert again.table("counter").get("c") == {"id": "c", "v": 100}
+    again.close()

@@ -58,11 +58,13 @@ class WriteSection:
     def __exit__(self, *exc: object) -> None:
         self._local.depth -= 1
         pending = 0
-        if self._local.depth == 0:
-            pending, self._local.pending = getattr(self._local, "pending", 0), 0
-            if pending:
-                self._written()  # every write of the section is in memory now
-        self.mutex.release()
+        try:
+            if self._local.depth == 0:
+                pending, self._local.pending = getattr(self._local, "pending", 0), 0
+                if pending:
+                    self._written()  # every write of the section is in memory now
+        finally:
+            self.mutex.release()
         if pending and self.journal is not None:
             self.journal.wait(pending)
 
