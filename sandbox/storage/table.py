@@ -46,6 +46,8 @@ Log = Callable[[str, int, "str | None"], None]
 
 
 class TinyTable:
+    """One table in memory, journaled through its database: the `Repository` of this backend."""
+
     def __init__(self, name: str, section: Section, log: Log) -> None:
         self.name = name
         self._section = section
