@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from flask import Flask
 
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
+from sandbox.domain import query
 from sandbox.repository import MEMORY
-from sandbox.storage import StoreCorruptError, StoreLockedError, open_database
+from sandbox.storage import (
+    JournalFailedError,
+    StoreCorruptError,
+    StoreLockedError,
+    open_database,
+)
 from sandbox.storage import journal as journal_module
 from sandbox.storage import snapshot as snapshot_module
 from sandbox.storage.journal import segments
@@ -99,20 +106,56 @@ def test_an_old_single_file_tinydb_store_opens_unchanged(db_path: Path) -> None:
         assert [d["id"] for d in db.table("customer").all()] == ["old-0", "old-2"]
 
 
+@pytest.mark.parametrize("indent", [None, 4])
+def test_any_layout_of_a_tinydb_document_loads(tmp_path: Path, indent: int | None) -> None:
+    path = tmp_path / "db.json"
+    tables = {"empty": {}, "t": {"3": {"id": "a", "n": [1, {"x": "ü"}]}, "7": {"id": "b"}}}
+    path.write_text(json.dumps(tables, indent=indent, ensure_ascii=False), encoding="utf-8")
+    db = open_database(path)
+    assert db.table("t").all() == [{"id": "a", "n": [1, {"x": "ü"}]}, {"id": "b"}]
+    db.table("t").insert({"id": "c"})  # doc_id 8: after the highest stored
+    db.close()
+    assert json.loads(path.read_text("utf-8")) == {
+        **tables, "t": {**tables["t"], "8": {"id": "c"}}}
+
+
+def test_a_written_snapshot_loads_back_one_document_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    docs = [(n, {"id": f"i{n}", "text": "line\nbreak, ü \"quoted\": {x}"}) for n in (1, 5, 9)]
+    write_snapshot(path, [("customer", [(n, json.dumps(d).encode()) for n, d in docs]),
+                          ("meta", []), ("odd \"name\"", [(2, b'{"id":"m"}')])])
+    assert len(path.read_bytes().splitlines()) == 8
+    with tinydb.TinyDB(path) as db:
+        assert db.table("customer").all() == [d for _, d in docs]
+    loaded: dict[str, list[tuple[int, Any, bytes]]] = {}
+    snapshot_module.load_snapshot(path, lambda name: lambda *row: loaded.setdefault(
+        name, []).append(row))
+    assert [(n, d) for n, d, _ in loaded["customer"]] == docs
+    # Kept byte for byte as written: the one-document-per-line fast path read it.
+    assert [packed for _, _, packed in loaded["customer"]] == [json.dumps(d).encode()
+                                                                for _, d in docs]
+    assert [row[:2] for row in loaded['odd "name"']] == [(2, {"id": "m"})]
+
+
 def test_snapshot_write_keeps_the_file_mode_and_leaves_no_temporary_file(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "db.json"
     path.write_text("{}")
     path.chmod(0o640)
-    write_snapshot(path, [("t", [(1, {"n": 1}), (2, {"n": "ü"})]), ("u", [])])
+    write_snapshot(path, [("t", [(1, b'{"n":1}'), (2, '{"n":"ü"}'.encode())]), ("u", [])])
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["db.json"]
     assert json.loads(path.read_text("utf-8")) == {"t": {"1": {"n": 1}, "2": {"n": "ü"}},
                                                    "u": {}}
 
 
-@pytest.mark.parametrize("content", ["{broken", "[1, 2]", '{"customer": {"x": {}}}'])
+@pytest.mark.parametrize("content", [
+    "{broken", "[1, 2]", '{"customer": {"x": {}}}', '{"t": {"1": {}},}', '{"t": {"1": 5}}',
+    '{"t": {"1": {}}} extra', '{"t": {"1": {"a": 1}', '{"t": [] }', '{1: {}}',
+    '{"t": {\n"1": {}\n"2": {}\n}}', '{"t": {\n"1": {},\n"2": {},\n}}', '{"t": {\n"1": [],\n}}',
+    '{"t": {\n"1": {"a": tru}\n}}',
+])
 def test_corrupt_store_is_a_clear_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "db.json"
     path.write_text(content)
@@ -257,3 +300,95 @@ def test_a_second_sandbox_process_on_one_store_exits_naming_the_file_and_pid(
     assert second.returncode == 2
     assert str(db_path) in second.stderr
     assert f"pid {sandbox_process.pid}" in second.stderr
+
+
+def test_a_patch_whose_journal_write_fails_is_a_500_and_changes_nothing(
+    app: Flask, created: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app.test_client()
+
+    def disk_full(fd: int, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "write", disk_full)
+    response = client.patch(f"{API}/customer/{created['id']}", json={"status": "Approved"})
+    assert response.status_code == 500 and response.get_json()["@type"] == "Error"
+    monkeypatch.undo()
+    assert client.get(f"{API}/customer/{created['id']}").get_json() == created
+    assert client.get(f"{API}/customer", query_string={"status": "Approved",
+                                                      "id": created["id"]}).get_json() == []
+
+
+def test_after_a_failed_fsync_writes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("t")
+    repo.insert({"id": "1"})
+
+    def failing_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(journal_module, "_sync", failing_sync)
+    with pytest.raises(JournalFailedError, match="Input/output error"):
+        repo.insert({"id": "2"})
+    monkeypatch.undo()
+    with pytest.raises(JournalFailedError, match="restart the sandbox"):
+        repo.insert({"id": "3"})
+    assert repo.get("1") == {"id": "1"} and repo.get("3") is None
+    db.close()
+
+
+def test_readers_do_not_wait_for_a_write_whose_fsync_is_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("customer")
+    repo.insert({"id": "old", "status": "Approved"})
+    in_fsync, release = threading.Event(), threading.Event()
+    real_sync = journal_module._sync
+
+    def slow_disk(fd: int) -> None:
+        in_fsync.set()
+        release.wait(30)
+        real_sync(fd)
+
+    monkeypatch.setattr(journal_module, "_sync", slow_disk)
+    writer = threading.Thread(target=repo.insert, args=({"id": "new", "status": "Approved"},))
+    writer.start()
+    try:
+        assert in_fsync.wait(10)
+        # The write is in memory and its fsync is stuck: reads still answer at once.
+        assert repo.get("old") == {"id": "old", "status": "Approved"}
+        assert repo.get("new") == {"id": "new", "status": "Approved"}
+        assert repo.search(query.parse_filters([("status", "Approved")])).total == 2
+        assert writer.is_alive()  # its client has not been answered yet
+    finally:
+        release.set()
+        writer.join()
+    db.close()
+
+
+def test_observers_in_a_write_section_run_in_storage_order(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "db.json")
+    repo = db.table("counter")
+    repo.insert({"id": "c", "v": 0})
+    heard: list[int] = []
+
+    def bump() -> None:
+        for _ in range(25):
+            with repo.lock:
+                outcome = repo.update("c", lambda d: {**d, "v": d["v"] + 1})
+                assert outcome is not None
+                heard.append(outcome[1]["v"])  # what an observer would be told
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert heard == list(range(1, 101))
+    db.close()
+    again = open_database(tmp_path / "db.json")
+    assert again.table("counter").get("c") == {"id": "c", "v": 100}
+    again.close()

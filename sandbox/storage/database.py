@@ -26,13 +26,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.repository import Document
 from sandbox.storage.journal import Journal, encode_line, read_segment, segments
 from sandbox.storage.owner import OwnerLock
 from sandbox.storage.snapshot import (
-    StoreCorruptError,
     fsync_directory,
-    read_snapshot,
+    load_snapshot,
     remove_leftovers,
     write_snapshot,
 )
@@ -60,11 +58,13 @@ class WriteSection:
     def __exit__(self, *exc: object) -> None:
         self._local.depth -= 1
         pending = 0
-        if self._local.depth == 0:
-            pending, self._local.pending = getattr(self._local, "pending", 0), 0
-            if pending:
-                self._written()  # every write of the section is in memory now
-        self.mutex.release()
+        try:
+            if self._local.depth == 0:
+                pending, self._local.pending = getattr(self._local, "pending", 0), 0
+                if pending:
+                    self._written()  # every write of the section is in memory now
+        finally:
+            self.mutex.release()
         if pending and self.journal is not None:
             self.journal.wait(pending)
 
@@ -83,39 +83,26 @@ class TinyDatabase:
         self._compaction: threading.Thread | None = None
         self._snapshot_bytes = 0
         self._closed = False
-        loaded: dict[str, dict[int, Document]] = {}
-        journal = None
+        self._section = WriteSection(None, self._maybe_compact)
+        self._journal: Journal | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._owner = OwnerLock(path)
             try:
-                journal = self._load(path, loaded)
+                self._journal = self._section.journal = self._load(path)
             except BaseException:
                 self._owner.release()
                 raise
-        self._section = WriteSection(journal, self._maybe_compact)
-        self._journal = journal
-        for name, rows in loaded.items():
-            self._tables[name] = TinyTable(name, self._section, self._log, rows)
 
-    def _load(self, path: Path, loaded: dict[str, dict[int, Document]]) -> Journal:
+    def _load(self, path: Path) -> Journal:
         for leftover in remove_leftovers(path):
             log.warning("removed %s, left by an interrupted run", leftover)
-        try:
-            for name, table in read_snapshot(path).items():
-                loaded[name] = {int(key): doc for key, doc in table.items()}
-        except ValueError as exc:
-            raise StoreCorruptError(f"{path}: a document id is not a number: {exc}") from exc
-        self._snapshot_bytes = path.stat().st_size if path.exists() else 0
+        self._snapshot_bytes = load_snapshot(path, lambda name: self.table(name).load)
         found = segments(path)
         replayed = 0
         for _, segment in found:
             for record in read_segment(segment):
-                rows = loaded.setdefault(str(record["t"]), {})
-                if "d" in record:
-                    rows[int(record["k"])] = record["d"]
-                else:
-                    rows.pop(int(record["k"]), None)
+                self.table(str(record["t"])).load(int(record["k"]), record.get("d"), None)
             replayed += segment.stat().st_size
         journal = Journal(path, found[-1][0] + 1 if found else 1)
         # The replayed segments stay until the next compaction folds them in.
@@ -161,7 +148,7 @@ class TinyDatabase:
         thread.start()
         return thread
 
-    def _compact(self, frozen: list[tuple[str, list[tuple[int, Document]]]],
+    def _compact(self, frozen: list[tuple[str, list[tuple[int, bytes]]]],
                  covered: int) -> None:
         assert self.path is not None
         try:

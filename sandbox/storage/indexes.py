@@ -29,16 +29,6 @@ class EqualityIndex:
         self.others: set[int] = set()
 
     def _keys(self, doc: Any) -> tuple[set[str], bool]:
-        # The common shapes first, without values_at's generators: start-up indexes every doc.
-        value = doc.get(self.path[0]) if isinstance(doc, dict) else None
-        if len(self.path) == 2 and isinstance(value, dict):
-            value = value.get(self.path[1])
-        elif len(self.path) > 1 and value is not None:
-            value = doc  # a fan-out or a deeper path: the general walk below
-        if isinstance(value, str):
-            return {value}, False
-        if value is None and len(self.path) <= 2:
-            return set(), False
         keys: set[str] = set()
         odd = False
         for value in values_at(doc, self.path):
@@ -48,10 +38,27 @@ class EqualityIndex:
                 odd = True
         return keys, odd
 
+    def _plain(self, doc: Any) -> str | None | bool:
+        """The value at the path when it is one string (or absent: None); else False."""
+        # Without values_at's generators: start-up indexes every document.
+        value = doc.get(self.path[0]) if isinstance(doc, dict) else False
+        if len(self.path) == 2 and isinstance(value, dict):
+            value = value.get(self.path[1])
+        elif len(self.path) > 1 and value is not None:
+            return False
+        return value if value is None or isinstance(value, str) else False
+
     def add(self, doc_id: int, doc: Any) -> None:
-        keys, odd = self._keys(doc)
+        plain = self._plain(doc)
+        if plain is None:
+            return
+        keys, odd = ({plain}, False) if isinstance(plain, str) else self._keys(doc)
         for key in keys:
-            self.buckets.setdefault(key, set()).add(doc_id)
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = {doc_id}
+            else:
+                bucket.add(doc_id)
         if odd:
             self.others.add(doc_id)
 
