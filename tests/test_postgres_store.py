@@ -7,13 +7,16 @@ repository contract itself runs on every backend in test_repository_contract.)
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ctk_runner.listener import EventListener, Received
 from sandbox import create_app
@@ -182,3 +185,21 @@ def test_a_failed_attempt_is_retried_before_the_next_event_goes(pg_url: str) -> 
     names = [item.body["event"]["customer"]["name"] for item in arrived]
     assert names == ["First", "First", "Second"]
     assert arrived[0].body["eventId"] == arrived[1].body["eventId"]
+
+
+def test_a_user_who_may_not_create_tables_gets_a_sentence(pg_url: str) -> None:
+    role = f"tmf629_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        # PostgreSQL 15 grants no CREATE on the public schema to other users.
+        parts = urlsplit(pg_url)
+        url = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}"))
+        result = subprocess.run(["tmf629-sandbox", "--db", url, "--port", "0"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert "cannot prepare the schema" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -119,8 +119,13 @@ class PgDatabase:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
                                       f"{exc}") from None
         self.section = WriteSection(self.pool)
-        with self.section as conn:
-            migrate(conn)
+        try:
+            with self.section as conn:
+                migrate(conn)
+        except psycopg.Error as exc:  # e.g. a user without CREATE rights on the database
+            self.pool.close()
+            raise DatabaseUnavailable(f"cannot prepare the schema in {_safe(url)}: "
+                                      f"{str(exc).strip()}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
