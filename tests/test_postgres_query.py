@@ -20,6 +20,7 @@ from fixtures import load_json
 from sandbox.domain import query, sorting
 from sandbox.errors import ApiError
 from sandbox.postgres import PgDatabase
+from sandbox.postgres import database as pg_database
 from sandbox.repository import Document, SearchResult
 from sandbox.storage import open_database
 from tests import test_query, test_sorting
@@ -235,3 +236,15 @@ def test_every_query_reached_results(crowd: Backends) -> None:
         except ApiError:
             continue
     assert sum(1 for t in totals if 0 < t < 325) > 30
+
+
+def test_a_regex_search_past_its_statement_timeout_is_a_400(
+        crowd: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL's timer ends the statement; a 1 ms budget cannot scan 325 customers.
+    monkeypatch.setattr(pg_database, "REGEX_TIMEOUT_MS", 1)
+    with pytest.raises(ApiError) as caught:
+        crowd.search("postgresql", "characteristic.value.regex=^(x|y)*z$", "-name")
+    assert caught.value.status == 400 and "takes too long" in caught.value.message
+    # Only that request: the next one (and its connection) is fine.
+    monkeypatch.undo()
+    assert crowd.search("postgresql", "name.regex=^Moon").total > 0
