@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
@@ -248,3 +248,20 @@ def test_a_regex_search_past_its_statement_timeout_is_a_400(
     # Only that request: the next one (and its connection) is fine.
     monkeypatch.undo()
     assert crowd.search("postgresql", "name.regex=^Moon").total > 0
+
+
+def test_long_values_and_json_texts_are_found_without_tokens(tmp_path: Path) -> None:
+    # Values too long for the equality index, and whole objects, take the containment path.
+    long_name = "Very long name " * 50
+    docs: list[Document] = [
+        {"id": "long", "name": long_name, "engagedParty": {"id": "1"}},
+        {"id": "short", "name": "Short", "engagedParty": {"id": "2"}, "n": 650.0},
+    ]
+    for pair in backends_with(tmp_path, docs):
+        for backend in BACKENDS:
+            assert ids(pair.search(backend, urlencode({"name": long_name}))) == ["long"]
+            assert ids(pair.search(backend, urlencode({"name": f"Short,{long_name}"}))) == [
+                "long", "short"]
+            assert ids(pair.search(backend, urlencode({"engagedParty": '{"id":"2"}'}))) == [
+                "short"]
+            assert ids(pair.search(backend, "n=650&n=6.5e2")) == ["short"]

@@ -14,6 +14,9 @@ import psycopg
 #: Advisory lock keys (arbitrary, fixed): one for migrations, one for seeding.
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
+#: Longer equality tokens are left out of the index (GIN entries must stay small); filters
+#: for such values fall back to a containment test on the facts.
+TOKEN_BYTES = 512
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents with typed facts; the event outbox", """
@@ -41,6 +44,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             created timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX outbox_heads ON outbox (subscription_id, seq);
+    """),
+    (2, "equality tokens: path, rank and canonical key of every short scalar fact", f"""
+        -- The text of one fact as an equality token; numbers without trailing zeros, so
+        -- 650 and 650.00 meet (sandbox.postgres.sql_query.token builds the same text).
+        CREATE FUNCTION fact_tokens(facts jsonb) RETURNS text[]
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT coalesce(array_agg(DISTINCT t), '{{}}') FROM (
+                SELECT p.key || chr(30) || (e->>'o') || chr(30) ||
+                       CASE WHEN e ? 'n' THEN trim_scale((e->'n')::numeric)::text
+                            WHEN e ? 'b' THEN e->>'b' ELSE e->>'s' END AS t
+                FROM jsonb_each(facts) p, jsonb_array_elements(p.value) e
+                WHERE (e->>'o')::int <> 4) tokens
+            WHERE octet_length(t) <= {TOKEN_BYTES}
+        $$;
+        ALTER TABLE document ADD COLUMN tokens text[]
+            GENERATED ALWAYS AS (fact_tokens(facts)) STORED;
+        -- serves eq filters and OR lists: tokens && ARRAY[...] (not lossy: no recheck)
+        CREATE INDEX document_tokens ON document USING gin (tokens);
     """),
 ]
 

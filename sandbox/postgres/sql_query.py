@@ -6,8 +6,9 @@ lateral joins and an ``ORDER BY`` over ``d.facts`` (see
 :mod:`sandbox.postgres.facts`), mirroring ``query.holds`` and
 ``sorting.sort_documents`` rule by rule:
 
-- ``eq``: the path holds one of the candidate facts; a containment test
-  (``facts @> {path: [fact]}``) that the GIN index on ``facts`` answers.
+- ``eq``: the path holds one of the candidate facts: their equality tokens
+  overlap the row's (``tokens && ARRAY[...]``, one GIN lookup for a whole OR
+  list), or, for JSON texts and long values, a containment test on the facts.
 - ``ne``: some value is none of the candidates.
 - ``gt`` / ``gte`` / ``lt`` / ``lte``: some value of the bound's rank compares;
   text compares by code point (``COLLATE "C"``), like Python.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from psycopg import sql
@@ -31,6 +33,7 @@ from sandbox.domain.attributes import parse_boolean, parse_instant, parse_number
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 from sandbox.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
+from sandbox.postgres.migrations import TOKEN_BYTES
 
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NOT_NULL = sql.SQL("""NOT e @> '{"o": 4, "s": "null"}'""")
@@ -60,6 +63,22 @@ def fact_json(rank: int, value: Any) -> str:
     if rank == BOOLEAN:
         return f'{{"o": {rank}, "b": {json.dumps(bool(value))}}}'
     return f'{{"o": {rank}, "s": {json.dumps(value, ensure_ascii=False)}}}'
+
+
+def token(path: tuple[str, ...], rank: int, value: Any) -> str | None:
+    """The equality token of migration 2's ``fact_tokens``; None when it is not indexed."""
+    if rank == JSON:
+        return None
+    if rank == NUMBER:
+        text = "0" if value == 0 else format(Decimal(value).normalize(), "f")
+    elif rank == INSTANT:
+        text = str(value)
+    elif rank == BOOLEAN:
+        text = "true" if value else "false"
+    else:
+        text = value
+    made = f"{path_key(path)}\x1e{rank}\x1e{text}"
+    return made if len(made.encode()) <= TOKEN_BYTES else None
 
 
 def _typed(hint: str, value: Any) -> tuple[int, Any]:
@@ -157,14 +176,23 @@ class Translator:
             self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
         elif f.path == ("href",):
             self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
-        elif not facts:
-            self.out.where.append(sql.SQL("FALSE"))
         else:
-            # One containment per candidate: each can use the GIN index on facts.
-            key = json.dumps(path_key(f.path), ensure_ascii=False)
-            self.out.where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(
-                sql.SQL("d.facts @> %s::jsonb") for _ in facts)))
-            self.out.where_params.extend(f'{{{key}: [{fact}]}}' for fact in facts)
+            self._equal(f.path, candidates(f))
+
+    def _equal(self, path: tuple[str, ...], wanted: list[tuple[int, Any]]) -> None:
+        """Any of ``wanted`` at ``path``: one index lookup for the tokens, containment else."""
+        tokens = [token(path, rank, value) for rank, value in wanted]
+        tests: list[sql.Composable] = []
+        if any(tokens):
+            tests.append(sql.SQL("d.tokens && %s::text[]"))
+            self.out.where_params.append([t for t in tokens if t])
+        key = json.dumps(path_key(path), ensure_ascii=False)
+        for (rank, value), made in zip(wanted, tokens, strict=True):
+            if made is None:  # a JSON text or a long value: the facts themselves
+                tests.append(sql.SQL("d.facts @> %s::jsonb"))
+                self.out.where_params.append(f"{{{key}: [{fact_json(rank, value)}]}}")
+        self.out.where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(tests))
+                              if tests else sql.SQL("FALSE"))
 
     def add_sort(self, index: int, key: SortKey) -> None:
         alias = sql.Identifier(f"k{index}")
