@@ -34,6 +34,7 @@ from ctk_runner.config import (
     preflight,
     prepare_report_dir,
 )
+from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
 from ctk_runner.scenarios import COLLECTION_NAME
 
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=PROFILES, default="ctk",
                         help="ctk (default): the official kit's verdict, value mismatches are "
                         "warnings; strict: they fail, plus checks the kit lacks")
+    parser.add_argument("--kit", choices=(*BUILDS, "all"), default=DEFAULT_BUILD,
+                        help="the build of the kit: certified (default; the certification "
+                        "report's 15 requests), published (TM Forum's published collection: "
+                        "10 requests with a PATCH), all (both, one verdict and one report "
+                        "directory each)")
     parser.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                         help="directory for report.html, report.json, junit.xml "
                         f"(default ./{DEFAULT_REPORT_DIR})")
@@ -118,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload_files=args.payload,
             config_file=args.config,
             profile=args.profile,
+            kit=DEFAULT_BUILD if args.kit == "all" else args.kit,
             report_dir=args.report_dir,
             cleanup=args.cleanup,
             notifications=args.notifications,
@@ -143,8 +150,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             _error(str(exc))
             return EXIT_ERROR
-        return _run(settings)
+        if args.kit != "all":
+            return _run(settings)
+        codes = [_run(_for_build(settings, build)) for build in BUILDS]
+        return max(codes)
     raise AssertionError("unreachable")  # pragma: no cover  (ExitStack swallows nothing)
+
+
+def _for_build(settings: Settings, build: str) -> Settings:
+    """One build of ``--kit all``: its own report directory under the one given."""
+    report_dir = settings.report_dir / build if settings.report_dir is not None else None
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(settings, kit=build, report_dir=report_dir)
 
 
 @contextlib.contextmanager
@@ -170,8 +188,8 @@ def _run(settings: Settings) -> int:
     from ctk_runner.report.console import summary
 
     plugin = CtkPlugin(settings, quiet=True, print_summary=False)
-    print(f"{COLLECTION_NAME} against {settings.target_url} ({settings.profile} profile)",
-          flush=True)
+    print(f"{COLLECTION_NAME}, {settings.kit} build, against {settings.target_url} "
+          f"({settings.profile} profile)", flush=True)
     suite_dir = str(resources.files("ctk_runner.suite"))
     args = [
         "-qq", "--tb=no", "-rN", "--assert=plain", "-o", "console_output_style=classic",

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ctk_runner.client import Client, decode_json
+from ctk_runner.kit.builds import BUILDS
 from ctk_runner.model import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 30.0
@@ -56,6 +57,8 @@ class Settings:
     verify: bool = True
     payloads: tuple[dict[str, Any], dict[str, Any]] = _FALLBACK_PAYLOADS
     profile: Profile = "ctk"
+    #: The build of the kit to run (:data:`ctk_runner.kit.builds.BUILDS`).
+    kit: str = "certified"
     report_dir: Path | None = Path(DEFAULT_REPORT_DIR)
     cleanup: bool = False
     #: Run only the notifications folder (NT1); the strict profile runs it after the kit.
@@ -189,6 +192,7 @@ def build_settings(
     payload_files: Sequence[str] = (),
     config_file: str | None = None,
     profile: str = "ctk",
+    kit: str = "certified",
     report_dir: str | Path | None = DEFAULT_REPORT_DIR,
     cleanup: bool = False,
     notifications: bool = False,
@@ -198,16 +202,18 @@ def build_settings(
     quiet_period: float | None = None,
 ) -> Settings:
     """Merge command line and kit config into validated :class:`Settings`."""
-    kit = load_kit_config(config_file) if config_file else KitConfig()
-    url = target_url or kit.url
+    kit_config = load_kit_config(config_file) if config_file else KitConfig()
+    url = target_url or kit_config.url
     if not url:
         raise ConfigError("no target: give --target-url URL (or a --config with a 'url')")
     if profile not in PROFILES:
         raise ConfigError(f"the profile {profile!r} is unknown; use one of {', '.join(PROFILES)}")
+    if kit not in BUILDS:
+        raise ConfigError(f"the kit build {kit!r} is unknown; use one of {', '.join(BUILDS)}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout:g}")
 
-    merged = dict(kit.headers)
+    merged = dict(kit_config.headers)
     for text in headers:
         name, value = parse_header(text)
         merged[name] = value
@@ -221,9 +227,9 @@ def build_settings(
         second = load_payload(payload_files[-1])
         payloads = (first, second)
         origins = (f"the payload file {payload_files[0]}", f"the payload file {payload_files[-1]}")
-    elif kit.payload is not None:
+    elif kit_config.payload is not None:
         # The kit posts its single configured payload for both customers.
-        payloads = (kit.payload, copy.deepcopy(kit.payload))
+        payloads = (kit_config.payload, copy.deepcopy(kit_config.payload))
         origins = (f"the Customer POST payload of {config_file}",) * 2
     else:
         payloads = default_payloads()
@@ -238,6 +244,7 @@ def build_settings(
         verify=not insecure,
         payloads=payloads,
         profile=profile,  # narrowed to Profile by the PROFILES check above
+        kit=kit,
         report_dir=Path(report_dir) if report_dir is not None else None,
         cleanup=cleanup,
         **notification_settings(notifications, callback_url, listen, event_timeout,

@@ -35,6 +35,7 @@ from ctk_runner.config import (
     preflight,
     prepare_report_dir,
 )
+from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
 from ctk_runner.report import write_reports
 from ctk_runner.report.console import ConsoleReporter, summary
@@ -42,8 +43,11 @@ from ctk_runner.runner import CtkSession
 
 PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
 
-#: Attribute the suite's tests carry: their request number in the kit.
+#: Attribute a suite test outside the kit carries: its request number (X1: 16 on).
 REQUEST_ATTRIBUTE = "ctk_request"
+
+#: The parameter of the kit's test: the build's request (its number orders the run).
+REQUEST_PARAMETER = "kit_request"
 
 #: Attribute of a suite test outside the kit: its folder code (e.g. ``NT1``).
 FOLDER_ATTRIBUTE = "ctk_folder"
@@ -150,6 +154,9 @@ class CtkPlugin:
 
 
 def _request_number(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and REQUEST_PARAMETER in callspec.params:
+        return int(callspec.params[REQUEST_PARAMETER].number)
     function = getattr(item, "function", None)
     return getattr(function, REQUEST_ATTRIBUTE, None)
 
@@ -190,6 +197,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the TM Forum kit's config.json (url, headers, payloads)")
     group.addoption("--ctk-profile", choices=PROFILES, default="ctk",
                     help="ctk: the kit's verdict; strict: value checks fail, extra checks")
+    group.addoption("--ctk-kit", choices=BUILDS, default=DEFAULT_BUILD,
+                    help="the build of the kit: certified (the report's 15 requests) or "
+                    "published (TM Forum's collection: 10 requests with a PATCH)")
     group.addoption("--ctk-report-dir", metavar="DIR", default=DEFAULT_REPORT_DIR,
                     help="where report.html, report.json and junit.xml go")
     group.addoption("--ctk-cleanup", action="store_true", default=False,
@@ -235,6 +245,7 @@ def pytest_configure(config: pytest.Config) -> None:
             payload_files=option.ctk_payload,
             config_file=option.ctk_config,
             profile=option.ctk_profile,
+            kit=option.ctk_kit,
             report_dir=option.ctk_report_dir,
             cleanup=option.ctk_cleanup,
             notifications=option.ctk_notifications,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
+from ctk_runner.kit import js
+
 COLLECTION_NAME = "CTK-Customer-4.0.0"
 
 #: The id the kit reads back expecting a 404 (request 15).
@@ -61,8 +63,8 @@ SUBJECTS: tuple[str, str] = ("CU01", "CU02")
 
 #: ``notification``: a request of the NT1 folder (:mod:`ctk_runner.notifications`);
 #: ``tmf630``: a request of the X1 folder (:mod:`ctk_runner.x1`).
-Kind = Literal["create", "list", "read", "fields", "filter", "not_found", "notification",
-               "tmf630"]
+Kind = Literal["create", "list", "read", "fields", "filter", "patch", "not_found",
+               "notification", "tmf630"]
 
 _VARIABLE = re.compile(r"\{\{([A-Za-z0-9_]+)\}\}")
 
@@ -98,8 +100,12 @@ class Scenario:
     subject: str | None = None
     #: The attribute of a ``fields=`` or filter request.
     attribute: str | None = None
-    #: False for the kit's ``fields=`` requests, which have no test script.
+    #: False for the certified build's ``fields=`` requests, which have no test script.
     kit_tests: bool = True
+    #: The kit's test script as data (:mod:`ctk_runner.kit.script` runs it).
+    script: tuple[Mapping[str, Any], ...] = ()
+    #: ``{"payload": "CU01"}`` (the create body of a subject) or ``{"json": {...}}``.
+    body: Mapping[str, Any] | None = None
 
     def url(self, root: str, variables: Mapping[str, Any]) -> str:
         """Resolve the template against the API root and the held variables."""
@@ -114,11 +120,12 @@ class Scenario:
 
 def _substitute(text: str, variables: Mapping[str, Any], *, safe: str) -> str:
     def replace(match: re.Match[str]) -> str:
-        value = variables.get(match.group(1))
-        if value is None:
+        name = match.group(1)
+        if name not in variables:
             # Postman leaves an unresolved variable in the URL as typed.
             return quote(match.group(0), safe="")
-        return quote(str(value), safe=safe)
+        # A variable set to undefined is stored as null, and sent as "null".
+        return quote(js.to_string(variables[name]), safe=safe)
 
     return _VARIABLE.sub(replace, text)
 
@@ -194,6 +201,6 @@ def held_variables(held: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     variables: dict[str, Any] = {}
     for subject, values in held.items():
         for prefix, attribute in _VARIABLE_ATTRIBUTE.items():
-            if values.get(attribute) is not None:
+            if attribute in values:
                 variables[f"{prefix}{subject}"] = values[attribute]
     return variables
