@@ -147,8 +147,10 @@ STANDINS: dict[str, tuple[str, Callable[[], faults.WSGIApp]]] = {
                   _rewrite("patch", _text(500, "<html><body>Oops</body></html>", "text/html"))),
     "patch-ignored": ("PATCH answers 200 with nothing changed",
                       _rewrite("patch", _json(200, lambda c: {**c, "name": "Moon Football Club"}))),
-    "retrieve-array": ("retrieve answers [customer]", _rewrite("retrieve", _json(None, lambda c: [c]))),
-    "list-string": ("list answers a JSON string", _rewrite("list", _json(200, lambda _: "do some magic!"))),
+    "retrieve-array": ("retrieve answers [customer]",
+                       _rewrite("retrieve", _json(None, lambda c: [c]))),
+    "list-string": ("list answers a JSON string",
+                    _rewrite("list", _json(200, lambda _: "do some magic!"))),
     "create-array": ("create answers [customer]", _rewrite("create", _json(None, lambda c: [c]))),
     "retrieve-not-json": ("retrieve answers text/plain",
                           _rewrite("retrieve", _text(200, "customer found", "text/plain"))),
@@ -160,7 +162,8 @@ STANDINS: dict[str, tuple[str, Callable[[], faults.WSGIApp]]] = {
     "create-500": ("create answers a 500 error", _rewrite("create", _error(500))),
     "create-no-id": ("create answer lacks id", _rewrite("create", _json(None, _without("id")))),
     "slow-retrieve": ("retrieve slower than the timeout", _rewrite("retrieve", delay=1.5)),
-    "long-values": ("long arrays in values (dynamic mock)", _rewrite("any", _json(None, _long_values))),
+    "long-values": ("long arrays in values (dynamic mock)",
+                    _rewrite("any", _json(None, _long_values))),
 }
 
 #: Request timeout of both tools in the comparison (slow-retrieve waits longer).

@@ -101,7 +101,7 @@ def test_target_url_at_a_running_sandbox(sandbox_url: str, tmp_path: Path) -> No
     lines = proc.stdout.splitlines()
     assert lines[1].startswith("[ 1/15] N1 /customer - This operation creates a customer")
     assert "| Iterations" in proc.stdout
-    assert lines[-1].startswith("Verdict (ctk profile): PASSED")
+    assert lines[-1].startswith("Verdict (certified build, ctk profile): PASSED")
 
 
 def test_pytest_plugin_runs_the_same_scenarios(sandbox_url: str, tmp_path: Path) -> None:

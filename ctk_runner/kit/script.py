@@ -33,8 +33,8 @@ from typing import Any
 
 from ctk_runner.client import Reply, decode_json
 from ctk_runner.kit import js
-from ctk_runner.kit.js import describe
 from ctk_runner.kit.builds import Build
+from ctk_runner.kit.js import describe
 from ctk_runner.model import Assertion, summarize
 
 #: What the kit holds per created customer: attribute -> value (``None`` = null).
@@ -176,12 +176,16 @@ class KitScript:
             return Assertion(name, False, why, kind="value")
         # The other customer legitimately shows up when it matches the filter too.
         requested = self._requested(subject, attribute)
-        ok = attribute is not None and requested is not None and str(
-            js.get(instance, attribute)) == str(requested)
-        why = "" if ok else (
-            f"{who(instance)} (the run's {subject}) was returned"
-            + (f" although its {attribute} is {summarize(self.value_name(js.get(instance, attribute)), 80)}"
-               if attribute else " for a retrieve of the other customer"))
+        actual = js.get(instance, attribute) if attribute is not None else js.UNDEFINED
+        ok = attribute is not None and requested is not None and str(actual) == str(requested)
+        if ok:
+            why = ""
+        elif attribute is None:
+            why = f"{who(instance)} (the run's {subject}) was returned for the other's retrieve"
+        else:
+            shown = summarize(self.value_name(actual), 80)
+            why = (f"{who(instance)} (the run's {subject}) was returned although its "
+                   f"{attribute} is {shown}")
         return Assertion(name, ok, why, kind="value")
 
     def _requested(self, other: str, attribute: str | None) -> Any:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from ctk_runner.kit.builds import load
 from ctk_runner.model import Event, Execution, ExecutionFinished, Run
 from ctk_runner.report.formatting import display_url, format_duration, format_size
-from ctk_runner.kit.builds import load
 
 _ROWS = (
     ("Iterations", "iterations"),

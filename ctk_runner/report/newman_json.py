@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ctk_runner.kit.builds import load
 from ctk_runner.model import Execution, Run
 from ctk_runner.report.formatting import GENERATOR, mask_headers
-from ctk_runner.kit.builds import load
 
 _BODY_LIMIT = 65536
 _NAMESPACE = uuid.UUID("3f0c8f0e-9a55-4c36-9d1e-6290b3e1c629")
