@@ -60,6 +60,7 @@ class AssertionGroup:
     failed: int = 0
     warnings: int = 0
     messages: list[str] = field(default_factory=list)
+    kind: AssertionKind = "kit"
 
 
 @dataclass
@@ -95,7 +96,8 @@ class Execution:
         """Group assertions by name in order of first appearance, like Newman."""
         groups: dict[str, AssertionGroup] = {}
         for assertion, outcome in self.outcomes(profile):
-            group = groups.setdefault(assertion.name, AssertionGroup(assertion.name))
+            group = groups.setdefault(assertion.name,
+                                      AssertionGroup(assertion.name, kind=assertion.kind))
             if outcome == "failed":
                 group.failed += 1
             else:
@@ -106,6 +108,11 @@ class Execution:
             if outcome != "passed" and assertion.message:
                 group.messages.append(assertion.message)
         return list(groups.values())
+
+    @property
+    def error_response(self) -> bool:
+        """Whether the response is an HTTP error, so its checks ran on an error body."""
+        return self.status is not None and self.status >= 400
 
     def failed(self, profile: Profile) -> bool:
         return (self.error is not None or self.script_error is not None
@@ -130,6 +137,7 @@ class Problem:
     execution: Execution
     name: str
     message: str
+    kind: AssertionKind | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,8 @@ class Run:
                 found.append(Problem(execution, SCRIPT_ERROR, execution.script_error))
             for assertion, actual in execution.outcomes(self.profile):
                 if actual == outcome:
-                    found.append(Problem(execution, assertion.name, assertion.message))
+                    found.append(Problem(execution, assertion.name, assertion.message,
+                                         assertion.kind))
         return found
 
     def by_folder(self) -> dict[str, list[Execution]]:

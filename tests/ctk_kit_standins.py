@@ -111,13 +111,19 @@ def _numeric_ids(value: Any) -> Any:
 
 
 #: Long arrays inside values, as a dynamic mock generates them (the report must wrap).
-LONG_VALUES = {f"characteristic{n}": [{"name": f"c{n}-{i}", "value": "x" * 40} for i in range(12)]
-               for n in range(3)}
+LONG_VALUES = {
+    "characteristic": [{"name": f"feature-{i}", "value": "x" * 240} for i in range(12)],
+    "contactMedium": [{"mediumType": "email", "characteristic": {
+        "emailAddress": f"someone.with.a.long.address.{i}@example.com"}} for i in range(8)],
+    "relatedParty": [{"id": f"{i:04d}" * 8, "role": "Owner"} for i in range(8)],
+}
 
 
 def _long_values(value: Any) -> Any:
     if isinstance(value, list):
         return [_long_values(v) for v in value]
+    if not isinstance(value, dict) or value.get("@type") == "Error":
+        return value
     return {**value, **LONG_VALUES, "name": "do some magic! " * 12}
 
 
