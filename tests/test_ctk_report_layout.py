@@ -107,3 +107,5 @@ def test_script_errors_are_shown_and_counted(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["run"]["stats"]["testScripts"]["failed"] == 1
     assert [f["error"]["name"] for f in report["run"]["failures"]].count("ScriptError") == 1
+    junit = (tmp_path / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count('type="ScriptError"') == 1
