@@ -314,7 +314,7 @@ def notification_settings(
     event_timeout: float | None, quiet_period: float | None,
 ) -> dict[str, Any]:
     """Check the options of the notifications folder (NT1)."""
-    from ctk_runner.listener import parse_address
+    from ctk_runner.notifications.listener import parse_address
 
     if callback_url is not None:
         parts = urlsplit(callback_url.strip())

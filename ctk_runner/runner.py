@@ -18,13 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from ctk_runner import checks as strict
 from ctk_runner.client import Client, Reply
 from ctk_runner.config import Settings
 from ctk_runner.kit.builds import Build, load
 from ctk_runner.kit.script import Held, KitScript
 from ctk_runner.model import Assertion, CleanupResult, Execution, Run
 from ctk_runner.scenarios import Scenario, held_variables
+from ctk_runner.strict import checks as strict
 
 
 class CtkSession:

@@ -28,7 +28,7 @@ COLLECTION_NAME = "CTK-Customer-4.0.0"
 NOT_FOUND_ID = "f0425514-22ec-4937-a579-563c575142f5"
 
 #: ``notification``: a request of the NT1 folder (:mod:`ctk_runner.notifications`);
-#: ``tmf630``: a request of the X1 folder (:mod:`ctk_runner.x1`).
+#: ``tmf630``: a request of the X1 folder (:mod:`ctk_runner.strict.x1`).
 Kind = Literal["create", "list", "read", "fields", "filter", "patch", "not_found",
                "notification", "tmf630"]
 

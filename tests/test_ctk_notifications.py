@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ctk_runner import cli
-from ctk_runner.listener import EventListener, parse_address
-from ctk_runner.notifications import SCENARIOS, default_listen
+from ctk_runner.notifications.folder import SCENARIOS, default_listen
+from ctk_runner.notifications.listener import EventListener, parse_address
 
 try:
     import ctk_faults

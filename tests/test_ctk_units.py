@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ctk_runner import checks
 from ctk_runner.client import Reply, describe_error
 from ctk_runner.config import (
     ConfigError,
@@ -19,6 +18,7 @@ from ctk_runner.config import (
 from ctk_runner.kit.builds import load
 from ctk_runner.model import Assertion
 from ctk_runner.report.formatting import format_duration, format_size, mask_headers
+from ctk_runner.strict import checks
 
 CERTIFIED = load("certified")
 

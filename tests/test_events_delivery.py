@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 from sandbox.events.delivery import (
     DeliverySettings,
     Dispatcher,

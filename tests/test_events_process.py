@@ -9,7 +9,7 @@ import requests
 
 import schemas
 from ctk_runner.embedded import SandboxProcess
-from ctk_runner.listener import EventListener
+from ctk_runner.notifications.listener import EventListener
 from sandbox import cli
 from tests.conftest import MINIMAL, wait_until
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import schemas
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 from tests.conftest import MINIMAL, wait_until, waitress_server
 
 MERGE = {"Content-Type": "application/merge-patch+json"}

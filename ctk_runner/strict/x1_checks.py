@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests.utils import parse_header_links
 
-from ctk_runner.checks import ALWAYS_ALLOWED_FIELDS, display
 from ctk_runner.client import Reply
 from ctk_runner.model import Assertion, summarize
+from ctk_runner.strict.checks import ALWAYS_ALLOWED_FIELDS, display
 
 PARTIAL_PAGE = "A partial page is 206 Partial Content"
 COUNT_HEADERS = "X-Total-Count and X-Result-Count are present"
