@@ -182,3 +182,21 @@ def test_certified_build_counts_follow_scenarios_md(name: str, tmp_path: Path) -
     assert run["stats"]["requests"]["total"] == 15
     assert run["stats"]["assertions"]["total"] == sum(
         len(e["assertions"]) for e in run["executions"])
+
+
+# -- what the published kit cannot see, the strict profile names ---------------------------
+
+
+@pytest.mark.parametrize(("name", "check"), [
+    ("filters-ignored", "Filtered list holds only matching customers"),
+    ("fields-ignored", "Response has only the requested fields"),
+    ("patch-ignored", "PATCH response holds the change"),
+    ("retrieve-array", "Response body is a JSON object"),
+])
+def test_strict_profile_fails_what_the_kit_passes(name: str, check: str, tmp_path: Path) -> None:
+    with target(name) as root, contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["--target-url", root, "--kit", "published", "--profile", "strict",
+                         "--report-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    failed = {f["error"]["test"] for f in report["run"]["failures"]}
+    assert code == 1 and check in failed
