@@ -102,7 +102,12 @@ class KitScript:
                 raise js.ScriptError(f"there is no response to read ({reply.error})")
             value, problem = decode_json(reply.text)
             if problem is not None:
-                raise js.ScriptError(f"the script stops: {problem}")
+                shown = reply.text.strip()
+                what = (f"the response body is not JSON (it begins "
+                        f"{json.dumps(shown[:60] + ('…' if len(shown) > 60 else ''))}, "
+                        f"{reply.header('Content-Type') or 'no content type'})"
+                        if shown else "the response body is empty, not JSON")
+                raise js.ScriptError(f"pm.response.json() throws: {what}")
             result.body = value
         elif "array_not_expected" in step:
             if isinstance(result.body, list):
