@@ -97,7 +97,7 @@ class CtkPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        # The 15 requests share held values, so they must run in kit order even
+        # The kit's requests share held values, so they must run in kit order even
         # when a plugin such as pytest-randomly shuffled the collection.
         slots = [i for i, item in enumerate(items) if _request_number(item) is not None]
         ordered = sorted((items[i] for i in slots), key=lambda it: _request_number(it) or 0)
