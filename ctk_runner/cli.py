@@ -10,7 +10,12 @@ pytest runs hermetically: third-party plugin autoloading is off and
 ``-n auto`` or pytest-randomly cannot split or shuffle the ordered requests.
 
 Exit codes: 0 every assertion passed; 1 at least one failed; 2 configuration
-error, target unreachable, or no verdict could be reached.
+error, target unreachable, interrupted, or no verdict could be reached. With
+``--fail-on new`` and a ``--baseline``, 1 means a new failure, 0 none.
+
+The options for real deployments (auth, TLS, pacing, clean-up, baselines,
+quiet and JSON output) are read by :mod:`ctk_runner.deployment`; the console
+of a run is :mod:`ctk_runner.progress`, which masks every secret.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from ctk_runner import __version__
 from ctk_runner.config import (
@@ -49,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ctk-runner",
         description=f"Run the TM Forum {COLLECTION_NAME} conformance scenarios against a "
         "TMF629 Customer Management API and write certification-style reports.",
-        epilog="Exit codes: 0 all assertions passed, 1 at least one failed, "
-        "2 configuration error or target unreachable.",
+        epilog="Exit codes: 0 all assertions passed, 1 at least one failed (with --fail-on "
+        "new: at least one failure new since --baseline), 2 configuration error, target "
+        "unreachable or run interrupted.",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target-url", metavar="URL",
@@ -78,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                         help="directory for report.html, report.json, junit.xml "
                         f"(default ./{DEFAULT_REPORT_DIR})")
-    parser.add_argument("--cleanup", action="store_true",
-                        help="delete the customers the run created")
+    parser.add_argument("--cleanup", action="store_const", const=True, default=None,
+                        help="delete the customers the run created (the default)")
     events = parser.add_argument_group(
         "notifications (folder NT1: runs in the strict profile, or alone with --notifications)")
     events.add_argument("--notifications", action="store_true",
@@ -95,8 +103,54 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for each expected event (default 10)")
     events.add_argument("--quiet-period", type=float, metavar="SECONDS",
                         help="how long to watch for events after unregistering (default 2)")
+    _deployment_options(parser)
     parser.add_argument("--version", action="version", version=f"ctk-runner {__version__}")
     return parser
+
+
+def _deployment_options(parser: argparse.ArgumentParser) -> None:
+    """Options for real deployments; each also fits the config file's "ctk-runner" object."""
+    group = parser.add_argument_group(
+        "real deployments (each also as a key of the --config file's \"ctk-runner\" object)")
+    add = group.add_argument
+    add("--auth", metavar="SCHEME", help="bearer[:TOKEN], basic:USER or "
+        "oauth2-client-credentials; secrets come from the --secret-env variable")
+    add("--secret-env", metavar="NAME", help="environment variable holding the bearer token, "
+        "password or client secret (default CTK_BEARER_TOKEN, CTK_BASIC_PASSWORD, "
+        "CTK_CLIENT_SECRET)")
+    add("--token-url", metavar="URL", help="OAuth2 token endpoint")
+    add("--client-id", metavar="ID", help="OAuth2 client id")
+    add("--scope", metavar="SCOPES", help="OAuth2 scope (space-separated)")
+    add("--audience", metavar="AUDIENCE", help="OAuth2 audience parameter")
+    add("--cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
+    add("--key", metavar="FILE", help="private key (PEM) of --cert, when not in the same file")
+    add("--ca-bundle", metavar="FILE", help="CA certificates (PEM) to verify the target with")
+    add("--rate", type=float, metavar="N", help="at most N requests per second")
+    add("--retries", type=int, metavar="N",
+        help="retries of a 429 or 503 answer, honouring Retry-After (default 3)")
+    add("--max-retry-wait", type=float, metavar="SECONDS",
+        help="longest wait before a retry (default 60)")
+    add("--keep-data", action="store_const", const=True, default=None,
+        help="do not delete the customers the run created")
+    add("--run-id", metavar="ID", help="tag every created customer with this id (a "
+        "characteristic ctkRunId), so strays can be found and swept")
+    add("--baseline", metavar="REPORT_JSON", help="a previous run's report.json: write "
+        "diff.html and diff.json and summarise what changed")
+    add("--latency-tolerance", metavar="N%%|Nms",
+        help="p50 latency change the diff ignores (default 50%%)")
+    add("--fail-on", choices=("any", "new"), default=None,
+        help="exit 1 on any failure (default) or only on failures new since --baseline")
+    add("--quiet", action="store_const", const=True, default=None,
+        help="print only the verdict and errors")
+    add("--json-summary", metavar="FILE", help="write a JSON verdict for CI to FILE "
+        "('-': standard output, implies --quiet)")
+
+
+def _deployment_args(args: argparse.Namespace) -> dict[str, object]:
+    from ctk_runner.deployment import OPTION_KEYS
+
+    return {key: getattr(args, key.replace("-", "_"), None) for key in OPTION_KEYS
+            if key != "timeout"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,11 +179,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen=args.listen,
             event_timeout=args.event_timeout,
             quiet_period=args.quiet_period,
+            deployment=_deployment_args(args),
         )
+        baseline = _read_baseline(settings)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    with _masked_console(settings):
+        try:
+            return _main(args, settings, baseline)
+        except KeyboardInterrupt:
+            _error("interrupted (Ctrl-C)")
+            return EXIT_ERROR
 
+
+def _main(args: argparse.Namespace, settings: Settings, baseline: dict[str, Any] | None) -> int:
     with contextlib.ExitStack() as stack:
         if args.sandbox:
             try:
@@ -143,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             _error(str(exc))
             return EXIT_ERROR
-        return _run(settings)
+        return _run(settings, baseline)
     raise AssertionError("unreachable")  # pragma: no cover  (ExitStack swallows nothing)
 
 
@@ -163,19 +227,26 @@ def _sandbox(settings: Settings) -> Iterator[Settings]:
         sandbox.stop()
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
     import pytest
 
     from ctk_runner.plugin import CtkPlugin
+    from ctk_runner.progress import Progress, expected_requests
     from ctk_runner.report.console import summary
 
-    plugin = CtkPlugin(settings, quiet=True, print_summary=False)
-    print(f"{COLLECTION_NAME} against {settings.target_url} ({settings.profile} profile)",
-          flush=True)
+    deployment = settings.deployment
+    to_stdout = deployment.json_summary == "-"
+    console = Progress(quiet=deployment.quiet or to_stdout, total=expected_requests(settings),
+                       stream=sys.stderr if to_stdout else None)
+    plugin = CtkPlugin(settings, quiet=True, print_summary=False, echo=console.line)
+    plugin.run.listeners.append(console)
+    console.line(f"{COLLECTION_NAME} against {settings.target_url} ({settings.profile} profile)")
     suite_dir = str(resources.files("ctk_runner.suite"))
     args = [
         "-qq", "--tb=no", "-rN", "--assert=plain", "-o", "console_output_style=classic",
         "-p", "no:cacheprovider", "-p", "no:warnings",
+        # No capture: request lines are printed as each request is evaluated.
+        "--capture=no",
         # Block the entry-point copy of the plugin, load the module explicitly.
         "-p", "no:ctk_runner", "-p", "ctk_runner.plugin",
         "-c", os.devnull, "--rootdir", suite_dir,
@@ -184,13 +255,86 @@ def _run(settings: Settings) -> int:
     with _hermetic_environment():
         code = pytest.main(args, plugins=[plugin])
     run = plugin.run
-    if run.executions:
-        for line in summary(run, plugin.reports):
-            print(line)
-    if int(code) not in (0, 1) or len(run.executions) == 0:
-        _error(f"the scenario suite did not complete (pytest exit code {int(code)})")
-        return EXIT_ERROR
-    return EXIT_FAILED if run.failed else EXIT_PASSED
+    lines = summary(run, plugin.reports) if run.executions else []
+    console.summary(lines[:-1])
+    verdict = lines[-1:]
+    if int(code) == int(pytest.ExitCode.INTERRUPTED):
+        outcome, message = EXIT_ERROR, "interrupted (Ctrl-C): no verdict"
+    elif int(code) not in (0, 1) or len(run.executions) == 0:
+        outcome = EXIT_ERROR
+        message = f"the scenario suite did not complete (pytest exit code {int(code)})"
+    else:
+        outcome, message = (EXIT_FAILED if run.failed else EXIT_PASSED), ""
+    diff = None
+    if baseline is not None and outcome != EXIT_ERROR and settings.report_dir is not None:
+        diff, diff_lines = _compare(settings, baseline, plugin.reports)
+        console.summary(diff_lines)
+        if deployment.fail_on == "new":
+            outcome = EXIT_FAILED if diff.new_failures() else EXIT_PASSED
+            verdict.append(f"Gate (--fail-on new): {'FAILED' if outcome else 'PASSED'} - "
+                           f"{len(diff.new_failures())} new failures since the baseline")
+    for line in _deployment_lines(settings):
+        console.line(line)
+    if message:
+        console.close()
+        _error(message)
+    for line in verdict:
+        console.verdict(line)
+    if deployment.json_summary:
+        from ctk_runner.progress import json_summary, write_json_summary
+
+        write_json_summary(deployment.json_summary, json_summary(
+            settings, run, outcome, plugin.reports, diff))
+    return outcome
+
+
+def _read_baseline(settings: Settings) -> dict[str, Any] | None:
+    from ctk_runner.baseline import read_report
+
+    if settings.deployment.baseline is None:
+        return None
+    try:
+        return read_report(settings.deployment.baseline)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _compare(settings: Settings, baseline: dict[str, Any],
+             reports: dict[str, Path]) -> tuple[Any, list[str]]:
+    from ctk_runner.baseline import compare, console_lines, read_report
+    from ctk_runner.report import diff as diff_report
+
+    assert settings.report_dir is not None and settings.deployment.baseline is not None
+    current = read_report(reports["json"])
+    diff = compare(baseline, current, settings.deployment.latency_tolerance,
+                   str(settings.deployment.baseline))
+    written = diff_report.write(diff, settings.report_dir)
+    reports.update(written)
+    return diff, [*console_lines(diff), "Diff: " + ", ".join(str(p) for p in written.values())]
+
+
+def _deployment_lines(settings: Settings) -> list[str]:
+    deployment = settings.deployment
+    lines = [f"Retry: {note.describe()}" for note in deployment.runtime.pacing.notes]
+    if deployment.tag:
+        lines.append(f"Run id: {deployment.run_id} (characteristic ctkRunId of every created "
+                     "customer)")
+    return lines
+
+
+@contextlib.contextmanager
+def _masked_console(settings: Settings) -> Iterator[None]:
+    """Mask the run's secrets in everything printed, whoever prints it."""
+    from ctk_runner.progress import MaskingStream
+
+    secrets = settings.deployment.runtime.secrets
+    saved = sys.stdout, sys.stderr
+    sys.stdout = MaskingStream(saved[0], secrets)
+    sys.stderr = MaskingStream(saved[1], secrets)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 @contextlib.contextmanager
