@@ -226,10 +226,19 @@ class Authenticator(requests.auth.AuthBase):
         self.secrets.add(access)
         self.fetches += 1
         self._token = access
-        lifetime = _seconds(token.get("expires_in"))
+        # oauthlib drops an expires_in of 0 ("already expired"), which matters here.
+        lifetime = _seconds(token.get("expires_in", _raw_expiry(reply.text)))
         now = time.monotonic()
         self._expires = (now + lifetime - min(REFRESH_MARGIN, lifetime / 10)
                          if lifetime is not None else float("inf"))
+
+
+def _raw_expiry(text: str) -> Any:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data.get("expires_in") if isinstance(data, dict) else None
 
 
 def _seconds(value: Any) -> float | None:

@@ -252,6 +252,9 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
         "-c", os.devnull, "--rootdir", suite_dir,
         "--pyargs", "ctk_runner.suite",
     ]
+    if console.quiet:
+        # Not even pytest's own blank line; its terminal's options go with it.
+        args = ["-p", "no:terminal", "--assert=plain", *args[6:]]
     with _hermetic_environment():
         code = pytest.main(args, plugins=[plugin])
     run = plugin.run
