@@ -14,6 +14,7 @@ import base64
 import contextlib
 import datetime
 import ipaddress
+import json
 import logging
 import ssl
 import threading
@@ -83,7 +84,8 @@ class Gateway:
         if problem:
             self.refused.append(problem)
             return _json(start_response, "401 Unauthorized",
-                         '{"code": "401", "reason": "Unauthorized", "message": "%s"}' % problem,
+                         json.dumps({"code": "401", "reason": "Unauthorized",
+                                     "message": problem}),
                          [("WWW-Authenticate", f'Bearer error="invalid_token", '
                            f'error_description="{problem}"')])
         extra = [("X-Echo-Authorization", presented)] if self.echo else []
@@ -121,8 +123,8 @@ class Gateway:
             return _json(start_response, "400 Bad Request", '{"error": "unsupported_grant_type"}')
         token = "tok-" + uuid.uuid4().hex
         self.issued[token] = time.monotonic()
-        return _json(start_response, "200 OK", '{"access_token": "%s", "token_type": "Bearer", '
-                     '"expires_in": %g}' % (token, self.expires_in))
+        return _json(start_response, "200 OK", json.dumps(
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}))
 
 
 @dataclass
