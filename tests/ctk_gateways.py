@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -176,6 +177,24 @@ class Slow:
 
     def release(self) -> None:
         self.released.set()
+
+
+@dataclass
+class Reset:
+    """Drops the connection, unanswered, on the first request that ``match``es."""
+
+    app: WSGIApp
+    match: Match
+    done: bool = False
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self.done or not self.match(environ):
+            return self.app(environ, start_response)
+        self.done = True
+        # The server's file objects keep the descriptor open; shutdown cuts it for both.
+        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+        start_response("500 Internal Server Error", [])
+        return []
 
 
 def request_is(method: str, suffix: str = "", query: str = "") -> Match:

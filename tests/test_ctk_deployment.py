@@ -348,6 +348,21 @@ def test_a_hanging_request_is_a_failed_assertion_and_the_run_goes_on(
     assert len(stand_in.customers) == SEEDS
 
 
+def test_a_reset_connection_is_a_failed_assertion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stand_in = ctk_faults.StandIn()
+    app = ctk_gateways.Reset(stand_in, _first_read())
+    with ctk_faults.serve(app) as url:
+        outcome = run(url, tmp_path, capsys)
+    assert app.done and outcome.code == 1, outcome.output
+    execution = outcome.json["run"]["executions"][3]
+    assert "closed the connection without answering" in execution["requestError"]["message"]
+    assert [a["assertion"] for a in execution["assertions"]] == ["Status code is 200"]
+    assert "Traceback" not in outcome.output
+    assert len(outcome.json["run"]["executions"]) == 15 and len(stand_in.customers) == SEEDS
+
+
 # -- clean-up ---------------------------------------------------------------------------------
 
 
