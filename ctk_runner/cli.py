@@ -206,6 +206,12 @@ def _main(args: argparse.Namespace, settings: Settings, baseline: dict[str, Any]
             prepare_report_dir(settings)
         except ConfigError as exc:
             _error(str(exc))
+            if settings.deployment.json_summary:
+                from ctk_runner.progress import write_json_summary
+
+                # CI reads a verdict even when there is none to give.
+                write_json_summary(settings.deployment.json_summary, {
+                    "verdict": "error", "exitCode": EXIT_ERROR, "message": str(exc)})
             return EXIT_ERROR
         return _run(settings, baseline)
     raise AssertionError("unreachable")  # pragma: no cover  (ExitStack swallows nothing)

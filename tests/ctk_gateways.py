@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -203,6 +204,20 @@ def request_is(method: str, suffix: str = "", query: str = "") -> Match:
         return (environ["REQUEST_METHOD"] == method
                 and environ.get("PATH_INFO", "").endswith(suffix)
                 and environ.get("QUERY_STRING", "").startswith(query))
+    return match
+
+
+def nth_read(n: int) -> Match:
+    """Matches the n-th GET of one customer (1: request 4 ``{{IDCU01}}``, 2: request 5)."""
+    seen: list[bool] = []
+
+    def match(environ: Environ) -> bool:
+        path = environ.get("PATH_INFO", "")
+        if environ["REQUEST_METHOD"] != "GET" or not re.search(r"/customer/[0-9a-f-]{36}$", path):
+            return False
+        seen.append(True)
+        return len(seen) == n
+
     return match
 
 

@@ -4,7 +4,6 @@ one latency, the ``--fail-on new`` gate, and the diff's reading rules from table
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,6 @@ except ImportError:  # tests/ imported as a package (importlib import mode)
 
 READ_CU02 = "N1 GET /customer/{{IDCU02}}"
 UNKNOWN = "E1 GET /customer/404ID"
-
-
-def _second_read() -> ctk_gateways.Match:
-    """Matches the second GET of one customer: request 5, GET /customer/{{IDCU02}}."""
-    seen: list[bool] = []
-
-    def match(environ: dict[str, Any]) -> bool:
-        path = environ.get("PATH_INFO", "")
-        if environ["REQUEST_METHOD"] != "GET" or not re.search(r"/customer/[0-9a-f-]{36}$", path):
-            return False
-        seen.append(True)
-        return len(seen) == 2
-
-    return match
 
 
 def _run(app: Any, report_dir: Path, capsys: pytest.CaptureFixture[str],
@@ -60,7 +45,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _changed_stand_in() -> Any:
     """Unknown ids answered 200 with an empty body (one assertion), CU02's read slow."""
     faulty = ctk_faults.StandIn(ctk_faults.Faults(unknown_id="empty-200"))
-    return ctk_gateways.Slow(faulty, _second_read(), delay=0.8)
+    return ctk_gateways.Slow(faulty, ctk_gateways.nth_read(2), delay=0.8)
 
 
 def test_diff_shows_exactly_the_new_failure_and_the_latency_change(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,8 +205,12 @@ def test_without_credentials_the_gateway_refuses(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, _ = gateway
-    outcome = run(url, tmp_path, capsys)
+    summary = tmp_path / "summary.json"
+    outcome = run(url, tmp_path / "r", capsys, "--json-summary", str(summary))
     assert outcome.code == 2 and "--auth" in outcome.output
+    verdict = json.loads(summary.read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "error" and verdict["exitCode"] == 2
+    assert "401" in verdict["message"]
 
 
 # -- mutual TLS and a private CA ----------------------------------------------------------
@@ -313,25 +316,11 @@ def test_rate_spaces_the_requests_over_one_reused_connection(
     assert len(set(ports)) <= 3
 
 
-def _first_read() -> ctk_gateways.Match:
-    """Matches the first GET of one customer (request 4, GET /customer/{{IDCU01}})."""
-    seen: list[bool] = []
-
-    def match(environ: dict[str, Any]) -> bool:
-        path = environ.get("PATH_INFO", "")
-        if environ["REQUEST_METHOD"] != "GET" or not re.search(r"/customer/[0-9a-f-]{36}$", path):
-            return False
-        seen.append(True)
-        return len(seen) == 1
-
-    return match
-
-
 def test_a_hanging_request_is_a_failed_assertion_and_the_run_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stand_in = ctk_faults.StandIn()
-    app = ctk_gateways.Slow(stand_in, _first_read(), hang=True)
+    app = ctk_gateways.Slow(stand_in, ctk_gateways.nth_read(1), hang=True)
     try:
         with ctk_faults.serve(app) as url:
             outcome = run(url, tmp_path, capsys, "--timeout", "0.5")
@@ -352,7 +341,7 @@ def test_a_reset_connection_is_a_failed_assertion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stand_in = ctk_faults.StandIn()
-    app = ctk_gateways.Reset(stand_in, _first_read())
+    app = ctk_gateways.Reset(stand_in, ctk_gateways.nth_read(1))
     with ctk_faults.serve(app) as url:
         outcome = run(url, tmp_path, capsys)
     assert app.done and outcome.code == 1, outcome.output
