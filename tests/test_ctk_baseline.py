@@ -182,3 +182,43 @@ def test_outcome_changes_and_the_gate() -> None:
     assert [(e["assertion"], e["failed"]) for e in diff.added] == [("fresh", True)]
     assert [e["assertion"] for e in diff.removed] == ["gone"]
     assert [e["assertion"] for e in diff.new_failures()] == ["a", "fresh"]
+
+
+def test_the_release_gate_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OAuth2 gateway that rate-limits; a release changes one answer and one latency."""
+    monkeypatch.setenv("CTK_CLIENT_SECRET", "s3cr3t-client-secret")
+
+    def deployment(faults: ctk_faults.Faults, delay: float) -> tuple[Any, Any]:
+        stand_in = ctk_faults.StandIn(faults)
+        slow = ctk_gateways.Slow(stand_in, ctk_gateways.nth_read(2), delay=delay)
+        limited = ctk_gateways.Throttle(slow, ctk_gateways.request_is("POST", "/customer"),
+                                        retry_after="1")
+        return stand_in, ctk_gateways.Gateway(limited)
+
+    def release(app: Any, report_dir: Path, *args: str) -> tuple[int, str]:
+        with ctk_faults.serve(app) as url:
+            token = url.split("/tmf-api/")[0] + ctk_gateways.TOKEN_PATH
+            code = cli.main(["--target-url", url, "--report-dir", str(report_dir),
+                             "--auth", "oauth2-client-credentials", "--token-url", token,
+                             "--client-id", "ctk-client", "--rate", "50", *args])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    before, app = deployment(ctk_faults.Faults(), 0.0)
+    code, _ = release(app, tmp_path / "before")
+    assert code == 0 and len(before.customers) == 25
+    after, app = deployment(ctk_faults.Faults(unknown_id="empty-200"), 0.8)
+    code, output = release(app, tmp_path / "after", "--baseline",
+                           str(tmp_path / "before" / "report.json"), "--fail-on", "new",
+                           "--latency-tolerance", "400ms")
+    assert code == 1 and len(after.customers) == 25
+    diff = json.loads((tmp_path / "after" / "diff.json").read_text(encoding="utf-8"))
+    assert [(e["request"], e["assertion"]) for e in diff["newlyFailing"]] == [
+        (UNKNOWN, "Status code is 404")]
+    assert [e["request"] for e in diff["latencyChanges"]] == [READ_CU02]
+    assert "Gate (--fail-on new): FAILED - 1 new failures" in output
+    written = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "after").glob("*"))
+    for secret in ["s3cr3t-client-secret", *app.issued]:
+        assert secret not in written and secret not in output

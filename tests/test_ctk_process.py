@@ -92,3 +92,28 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert "15/15 requests" in output or "/15 requests" in output  # the bar
     assert "\r" in output  # redrawn in place
     assert "Verdict (ctk profile): PASSED" in output
+
+
+def test_the_pytest_plugin_reads_the_deployment_options_from_its_config(tmp_path: Path) -> None:
+    try:
+        from test_ctk_cli import plugin_args
+    except ImportError:  # tests/ imported as a package (importlib import mode)
+        from tests.test_ctk_cli import plugin_args  # type: ignore[no-redef]
+
+    app = ctk_gateways.Gateway(ctk_faults.StandIn(), echo=True)
+    with ctk_faults.serve(app) as url:
+        token = url.split("/tmf-api/")[0] + ctk_gateways.TOKEN_PATH
+        (tmp_path / "config.json").write_text(json.dumps({"url": url, "ctk-runner": {
+            "auth": "oauth2-client-credentials", "token-url": token, "client-id": "ctk-client",
+            "secret-env": "GATEWAY_SECRET", "rate": 100}}))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", *plugin_args(), "--pyargs", "ctk_runner",
+             "--ctk-config", "config.json", "--ctk-report-dir", "r", "--ctk-cleanup",
+             "-p", "no:cacheprovider", "-p", "no:randomly"],
+            cwd=tmp_path, env={**_env(), "GATEWAY_SECRET": "s3cr3t-client-secret"},
+            capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(app.token_requests) == 1 and app.refused == []
+    report = (tmp_path / "r" / "report.json").read_text(encoding="utf-8")
+    assert all(token not in report for token in app.issued)
+    assert len(app.app.customers) == 25  # type: ignore[attr-defined]
