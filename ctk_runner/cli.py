@@ -41,7 +41,9 @@ from ctk_runner.config import (
     preflight,
     prepare_report_dir,
 )
+from ctk_runner.deployment import add_deployment_options, deployment_options
 from ctk_runner.model import PROFILES
+from ctk_runner.progress import deployment_lines, masked_console
 from ctk_runner.scenarios import COLLECTION_NAME
 
 EXIT_PASSED = 0
@@ -103,54 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for each expected event (default 10)")
     events.add_argument("--quiet-period", type=float, metavar="SECONDS",
                         help="how long to watch for events after unregistering (default 2)")
-    _deployment_options(parser)
+    add_deployment_options(parser)
     parser.add_argument("--version", action="version", version=f"ctk-runner {__version__}")
     return parser
-
-
-def _deployment_options(parser: argparse.ArgumentParser) -> None:
-    """Options for real deployments; each also fits the config file's "ctk-runner" object."""
-    group = parser.add_argument_group(
-        "real deployments (each also as a key of the --config file's \"ctk-runner\" object)")
-    add = group.add_argument
-    add("--auth", metavar="SCHEME", help="bearer[:TOKEN], basic:USER or "
-        "oauth2-client-credentials; secrets come from the --secret-env variable")
-    add("--secret-env", metavar="NAME", help="environment variable holding the bearer token, "
-        "password or client secret (default CTK_BEARER_TOKEN, CTK_BASIC_PASSWORD, "
-        "CTK_CLIENT_SECRET)")
-    add("--token-url", metavar="URL", help="OAuth2 token endpoint")
-    add("--client-id", metavar="ID", help="OAuth2 client id")
-    add("--scope", metavar="SCOPES", help="OAuth2 scope (space-separated)")
-    add("--audience", metavar="AUDIENCE", help="OAuth2 audience parameter")
-    add("--cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
-    add("--key", metavar="FILE", help="private key (PEM) of --cert, when not in the same file")
-    add("--ca-bundle", metavar="FILE", help="CA certificates (PEM) to verify the target with")
-    add("--rate", type=float, metavar="N", help="at most N requests per second")
-    add("--retries", type=int, metavar="N",
-        help="retries of a 429 or 503 answer, honouring Retry-After (default 3)")
-    add("--max-retry-wait", type=float, metavar="SECONDS",
-        help="longest wait before a retry (default 60)")
-    add("--keep-data", action="store_const", const=True, default=None,
-        help="do not delete the customers the run created")
-    add("--run-id", metavar="ID", help="tag every created customer with this id (a "
-        "characteristic ctkRunId), so strays can be found and swept")
-    add("--baseline", metavar="REPORT_JSON", help="a previous run's report.json: write "
-        "diff.html and diff.json and summarise what changed")
-    add("--latency-tolerance", metavar="N%%|Nms",
-        help="p50 latency change the diff ignores (default 50%%)")
-    add("--fail-on", choices=("any", "new"), default=None,
-        help="exit 1 on any failure (default) or only on failures new since --baseline")
-    add("--quiet", action="store_const", const=True, default=None,
-        help="print only the verdict and errors")
-    add("--json-summary", metavar="FILE", help="write a JSON verdict for CI to FILE "
-        "('-': standard output, implies --quiet)")
-
-
-def _deployment_args(args: argparse.Namespace) -> dict[str, object]:
-    from ctk_runner.deployment import OPTION_KEYS
-
-    return {key: getattr(args, key.replace("-", "_"), None) for key in OPTION_KEYS
-            if key != "timeout"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,13 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen=args.listen,
             event_timeout=args.event_timeout,
             quiet_period=args.quiet_period,
-            deployment=_deployment_args(args),
+            deployment=deployment_options(args),
         )
         baseline = _read_baseline(settings)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
-    with _masked_console(settings):
+    with masked_console(settings.deployment.runtime.secrets):
         try:
             return _main(args, settings, baseline)
         except KeyboardInterrupt:
@@ -282,7 +239,7 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
             outcome = EXIT_FAILED if diff.new_failures() else EXIT_PASSED
             verdict.append(f"Gate (--fail-on new): {'FAILED' if outcome else 'PASSED'} - "
                            f"{len(diff.new_failures())} new failures since the baseline")
-    for line in _deployment_lines(settings):
+    for line in deployment_lines(settings):
         console.line(line)
     if message:
         console.close()
@@ -320,30 +277,6 @@ def _compare(settings: Settings, baseline: dict[str, Any],
     written = diff_report.write(diff, settings.report_dir)
     reports.update(written)
     return diff, [*console_lines(diff), "Diff: " + ", ".join(str(p) for p in written.values())]
-
-
-def _deployment_lines(settings: Settings) -> list[str]:
-    deployment = settings.deployment
-    lines = [f"Retry: {note.describe()}" for note in deployment.runtime.pacing.notes]
-    if deployment.tag:
-        lines.append(f"Run id: {deployment.run_id} (characteristic ctkRunId of every created "
-                     "customer)")
-    return lines
-
-
-@contextlib.contextmanager
-def _masked_console(settings: Settings) -> Iterator[None]:
-    """Mask the run's secrets in everything printed, whoever prints it."""
-    from ctk_runner.progress import MaskingStream
-
-    secrets = settings.deployment.runtime.secrets
-    saved = sys.stdout, sys.stderr
-    sys.stdout = MaskingStream(saved[0], secrets)
-    sys.stderr = MaskingStream(saved[1], secrets)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
 
 
 @contextlib.contextmanager

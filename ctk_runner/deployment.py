@@ -10,10 +10,12 @@ environment variable that holds them (``secret-env``).
 the run's shared, mutable parts in :class:`Runtime`: the secrets to mask, the
 authenticator (one token for the whole run, the preflight included), the
 pacing (one rate and one retry log), and the customers each client created.
+:func:`add_deployment_options` declares the group's command-line options.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Mapping
@@ -194,3 +196,47 @@ def _number(merged: Mapping[str, Any], key: str, *, integer: bool = False,
         raise ValueError(f"--{key} must be a {'non-negative' if zero else 'positive'} {kind}, "
                          f"not {value!r}")
     return number
+
+
+def add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    """Options for real deployments; each also fits the config file's "ctk-runner" object."""
+    group = parser.add_argument_group(
+        "real deployments (each also as a key of the --config file's \"ctk-runner\" object)")
+    add = group.add_argument
+    add("--auth", metavar="SCHEME", help="bearer[:TOKEN], basic:USER or "
+        "oauth2-client-credentials; secrets come from the --secret-env variable")
+    add("--secret-env", metavar="NAME", help="environment variable holding the bearer token, "
+        "password or client secret (default CTK_BEARER_TOKEN, CTK_BASIC_PASSWORD, "
+        "CTK_CLIENT_SECRET)")
+    add("--token-url", metavar="URL", help="OAuth2 token endpoint")
+    add("--client-id", metavar="ID", help="OAuth2 client id")
+    add("--scope", metavar="SCOPES", help="OAuth2 scope (space-separated)")
+    add("--audience", metavar="AUDIENCE", help="OAuth2 audience parameter")
+    add("--cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
+    add("--key", metavar="FILE", help="private key (PEM) of --cert, when not in the same file")
+    add("--ca-bundle", metavar="FILE", help="CA certificates (PEM) to verify the target with")
+    add("--rate", type=float, metavar="N", help="at most N requests per second")
+    add("--retries", type=int, metavar="N",
+        help="retries of a 429 or 503 answer, honouring Retry-After (default 3)")
+    add("--max-retry-wait", type=float, metavar="SECONDS",
+        help="longest wait before a retry (default 60)")
+    add("--keep-data", action="store_const", const=True, default=None,
+        help="do not delete the customers the run created")
+    add("--run-id", metavar="ID", help="tag every created customer with this id (a "
+        "characteristic ctkRunId), so strays can be found and swept")
+    add("--baseline", metavar="REPORT_JSON", help="a previous run's report.json: write "
+        "diff.html and diff.json and summarise what changed")
+    add("--latency-tolerance", metavar="N%%|Nms",
+        help="p50 latency change the diff ignores (default 50%%)")
+    add("--fail-on", choices=("any", "new"), default=None,
+        help="exit 1 on any failure (default) or only on failures new since --baseline")
+    add("--quiet", action="store_const", const=True, default=None,
+        help="print only the verdict and errors")
+    add("--json-summary", metavar="FILE", help="write a JSON verdict for CI to FILE "
+        "('-': standard output, implies --quiet)")
+
+
+def deployment_options(args: argparse.Namespace) -> dict[str, object]:
+    """The parsed options of this group by their long names (None: not given)."""
+    return {key: getattr(args, key.replace("-", "_"), None) for key in OPTION_KEYS
+            if key != "timeout"}

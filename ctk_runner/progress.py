@@ -11,10 +11,11 @@ registered secret reaches the console, whoever prints it (pytest included).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -49,6 +50,28 @@ class MaskingStream(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.target, "encoding", None) or "utf-8"
+
+
+@contextlib.contextmanager
+def masked_console(secrets: Secrets) -> Iterator[None]:
+    """Mask the run's secrets in everything printed, whoever prints it."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = MaskingStream(saved[0], secrets)
+    sys.stderr = MaskingStream(saved[1], secrets)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def deployment_lines(settings: Settings) -> list[str]:
+    """The console lines about retries and the run id, after the summary."""
+    deployment = settings.deployment
+    lines = [f"Retry: {note.describe()}" for note in deployment.runtime.pacing.notes]
+    if deployment.tag:
+        lines.append(f"Run id: {deployment.run_id} (characteristic ctkRunId of every created "
+                     "customer)")
+    return lines
 
 
 def expected_requests(settings: Settings) -> int | None:
