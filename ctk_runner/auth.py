@@ -23,6 +23,7 @@ import base64
 import html
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -42,6 +43,9 @@ SECRET_ENV_DEFAULTS: dict[Scheme, str] = {
     "basic": "CTK_BASIC_PASSWORD",
     "oauth2-client-credentials": "CTK_CLIENT_SECRET",
 }
+
+#: Header names whose values are credentials (``--header``, the kit config's ``headers``).
+SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password", re.I)
 
 #: Refresh this long before a token's announced expiry (at most a tenth of its lifetime).
 REFRESH_MARGIN = 30.0
@@ -76,6 +80,12 @@ class Secrets:
                 if form in text:
                     text = text.replace(form, MASK)
         return text
+
+    def add_header(self, name: str, value: str) -> None:
+        """Register a credential header's value (and its part after ``Bearer``/``Basic``)."""
+        if SECRET_HEADER.search(name):
+            self.add(value.strip())
+            self.add(value.strip().partition(" ")[2].strip())
 
     def __bool__(self) -> bool:
         return bool(self._values)

@@ -241,6 +241,8 @@ def build_settings(
     for text in headers:
         name, value = parse_header(text)
         merged[name] = value
+    for name, value in merged.items():
+        chosen.runtime.secrets.add_header(name, value)
 
     payloads: tuple[dict[str, Any], dict[str, Any]]
     origins: tuple[str, str]

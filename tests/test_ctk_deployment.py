@@ -179,8 +179,9 @@ def test_oauth2_from_the_config_file(
         ({"mode": "bearer", "echo": True}, ["--auth", f"bearer:{SECRET}"], {}),
         ({"mode": "basic", "echo": True}, ["--auth", "basic:tester", "--secret-env", "PW"],
          {"PW": SECRET}),
+        ({"mode": "bearer", "echo": True}, ["--header", f"Authorization: Bearer {SECRET}"], {}),
     ],
-    ids=["bearer-from-env", "bearer-literal", "basic"],
+    ids=["bearer-from-env", "bearer-literal", "basic", "header"],
     indirect=["gateway"],
 )
 def test_static_credentials_reach_the_gateway_and_are_masked(
