@@ -20,12 +20,13 @@ this module then sees it in the config stash and does nothing more.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ctk_runner.cleanup import delete_created
 from ctk_runner.config import (
     DEFAULT_REPORT_DIR,
     ConfigError,
@@ -39,6 +40,7 @@ from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
 from ctk_runner.report import write_reports
 from ctk_runner.report.console import ConsoleReporter, summary
+from ctk_runner.report.deployment import finish_reports
 from ctk_runner.runner import CtkSession
 
 PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
@@ -70,6 +72,7 @@ class CtkPlugin:
         sandbox: Any = None,
         quiet: bool = False,
         print_summary: bool = True,
+        echo: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.session = CtkSession(settings)
@@ -81,8 +84,9 @@ class CtkPlugin:
         self.config: pytest.Config | None = None
         # Progress lines are produced as the run emits events (inside a test,
         # where output is captured) and printed once the test has reported.
+        # With ``echo`` (the CLI, which runs pytest without capture) they go out at once.
         self._pending: list[str] = []
-        self.session.run.listeners.append(ConsoleReporter(self._pending.append))
+        self.session.run.listeners.append(ConsoleReporter(echo or self._pending.append))
 
     @property
     def run(self) -> Any:
@@ -128,13 +132,22 @@ class CtkPlugin:
         self._pending.clear()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Also after a failure or Ctrl-C: pytest calls this hook in its ``finally``.
+        if self.settings.cleanup:
+            self.run.cleanup = self._delete_created()
         if not self.run.executions:
             return  # nothing ran (deselected, or collection failed): no report to write
-        if self.settings.cleanup:
-            self.session.cleanup()
         self.run.finish()
         if self.settings.report_dir is not None:
             self.reports = write_reports(self.run, self.settings.report_dir)
+            finish_reports(self.reports, self.run, self.settings.deployment)
+
+    def _delete_created(self) -> Any:
+        deployment = self.settings.deployment
+        labels = {str(values.get("id")): subject for subject, values in self.session.held.items()}
+        return delete_created(self.session.client,
+                              deployment.runtime.tracker(self.settings.target_url), labels,
+                              deployment.run_id if deployment.tag else None)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.print_summary and self.run.executions:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 from ctk_runner.client import Client, Reply
 from ctk_runner.config import Settings
 from ctk_runner.kit.builds import Build, load
 from ctk_runner.kit.script import Held, KitScript
-from ctk_runner.model import Assertion, CleanupResult, Execution, Run
+from ctk_runner.model import Assertion, Execution, Run
 from ctk_runner.scenarios import Scenario, held_variables
 from ctk_runner.strict import checks as strict
 
@@ -134,27 +134,6 @@ class CtkSession:
         if not isinstance(href, str):
             return None
         return self.client.send("GET", urljoin(reply.url, href))
-
-    def cleanup(self, subjects: Sequence[str] | None = None) -> list[CleanupResult]:
-        """Delete the customers this run created; record every outcome."""
-        results: list[CleanupResult] = []
-        done: set[str] = set()
-        for subject in subjects if subjects is not None else self.build.subjects:
-            created_id = self.held.get(subject, {}).get("id")
-            if created_id is None or str(created_id) in done:
-                continue
-            done.add(str(created_id))
-            # By id under the root, not by href: some servers' href is not the
-            # resource URL (the report's vendor used the collection URL).
-            url = self.settings.target_url + "customer/" + quote(str(created_id), safe="")
-            reply = self.client.send("DELETE", url)
-            ok = reply.status in (200, 202, 204)
-            message = "" if ok else (
-                reply.error or f"DELETE answered {reply.status} {reply.reason}".rstrip()
-            )
-            results.append(CleanupResult(subject, url, reply.status, ok, message))
-        self.run.cleanup = results
-        return results
 
     def close(self) -> None:
         self.client.close()

@@ -247,7 +247,9 @@ def test_kit_config_json_is_understood(tmp_path: Path,
                 "name": "Kit Club", "engagedParty": {"id": "7", "@referredType": "Organization"},
             }}}},
         })
-        code = cli.main(["--config", config, "--report-dir", str(tmp_path / "r")])
+        # --keep-data: clean-up is on by default and would delete them.
+        code = cli.main(["--config", config, "--report-dir", str(tmp_path / "r"),
+                         "--keep-data"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert {auth for _, _, auth in app.requests} == {"Bearer kit"}
