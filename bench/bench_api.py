@@ -1,55 +1,81 @@
-"""Latency, throughput and memory of the sandbox, measured over real HTTP.
+"""How the sandbox scales with its store: figures at 100 to 100,000 customers, over real HTTP.
 
-Starts ``python -m sandbox`` on a free port with a temporary store, drives it
-with ``requests`` and prints figures. Nothing here asserts a time: machines
+For each size, builds a realistic store (:mod:`stores`: customers shaped like
+the seed fixtures, unique ids and names, 40 % Approved) directly as a snapshot
+file, starts the real server (``tmf629-sandbox``) on a free port, and measures
+start-up time, RSS and the p50/p99 latency of each operation, spread over the
+whole store. Clients are separate processes (``--clients``), each with its own
+connection, so the load generator is not the bottleneck; a further process
+patches while GET by id is measured again. Prints a Markdown table with each
+figure's ratio to the smallest store. Nothing here asserts a time: machines
 are shared and noisy, so the numbers are for reading and comparing.
 
-    python bench/bench_api.py [--customers 1000] [--requests 200]
+    python bench/bench_api.py [--sizes 100,1000,10000,100000] [--requests 300] [--clients 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import random
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
-from ctk_runner.embedded import SandboxProcess
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BODY = {"name": "Bench Customer", "engagedParty": {"@referredType": "Organization", "id": "1"}}
+from stores import customers, write_store  # noqa: E402
+
+from ctk_runner.embedded import SandboxProcess  # noqa: E402
+
+Job = tuple[str, str, Any, tuple[int, ...]]  # method, url, JSON body or None, statuses
 
 
-def measure(label: str, count: int, call: Callable[[int], requests.Response]) -> None:
+OK, LIST = (200,), (200, 206)
+
+
+def run_jobs(jobs: Sequence[Job]) -> list[float]:
+    """One client: the jobs in order on one connection; milliseconds each."""
     timings = []
-    for n in range(count):
-        started = time.perf_counter()
-        response = call(n)
-        timings.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    timings.sort()
-    p95 = timings[int(len(timings) * 0.95) - 1]
-    print(
-        f"{label:<38} {count:>6} {statistics.median(timings):>9.2f} {p95:>9.2f} "
-        f"{1000 * count / sum(timings):>9.0f}"
-    )
+    with requests.Session() as session:
+        for method, url, body, expected in jobs:
+            started = time.perf_counter()
+            response = session.request(method, url, json=body)
+            _ = response.content
+            timings.append((time.perf_counter() - started) * 1000)
+            if response.status_code not in expected:
+                raise RuntimeError(f"{method} {url}: {response.status_code} "
+                                   f"{response.text[:200]}")
+    return timings
 
 
-def concurrent(label: str, url: str, threads: int, per_thread: int) -> None:
-    def worker(_: int) -> int:
-        with requests.Session() as session:
-            for _ in range(per_thread):
-                session.get(url).raise_for_status()
-        return per_thread
+def patch_until(root: str, ids: list[str], stop: Any, done: Any) -> None:
+    """A client patching random customers until ``stop`` is set."""
+    rnd = random.Random(4)
+    with requests.Session() as session:
+        while not stop.is_set():
+            ident = rnd.choice(ids)
+            status = rnd.choice(["Approved", "Validated"])
+            session.patch(f"{root}customer/{ident}", json={"status": status}).raise_for_status()
+            with done.get_lock():
+                done.value += 1
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        done = sum(pool.map(worker, range(threads)))
-    elapsed = time.perf_counter() - started
-    print(f"{label:<38} {done:>6} {'':>9} {'':>9} {done / elapsed:>9.0f}")
+
+def measure(pool: ProcessPoolExecutor, clients: int, jobs: list[Job]) -> tuple[float, float]:
+    chunks = [jobs[n::clients] for n in range(clients)]
+    timings = sorted(t for part in pool.map(run_jobs, chunks) for t in part)
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    return statistics.median(timings), p99
 
 
 def rss_mib(pid: int) -> float:
@@ -59,62 +85,99 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float]:
+    rnd = random.Random(size)
+    n = args.requests
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tmf629-bench-") as tmp:
+        path = Path(tmp) / "store.json"
+        started = time.perf_counter()
+        docs = customers(size)
+        write_store(path, docs)
+        built = time.perf_counter() - started
+        ids = [doc["id"] for doc in docs]
+        names = [doc["name"] for doc in docs]
+        new = customers(n, seed=size + 1)
+        started = time.perf_counter()
+        server = SandboxProcess(db=path, command=["tmf629-sandbox"],
+                                extra_args=["--quiet", "--no-seed", "--threads", "8"],
+                                startup_timeout=120)
+        with server, ProcessPoolExecutor(args.clients, mp_context=ctx) as pool:
+            figures["start-up (s)"] = time.perf_counter() - started
+            figures["RSS after start (MiB)"] = rss_mib(server.pid)
+            root = server.url
+            measure(pool, args.clients, [("GET", f"{root}customer/{i}", None, OK)
+                                         for i in rnd.sample(ids, min(20, size))])
+            plan: list[tuple[str, list[Job]]] = [
+                ("GET /customer/{id}", [("GET", f"{root}customer/{rnd.choice(ids)}", None, OK)
+                                        for _ in range(n)]),
+                ("GET /customer/{unknown id}", [("GET", f"{root}customer/{uuid.uuid4()}",
+                                                 None, (404,)) for _ in range(n)]),
+                ("POST /customer", [("POST", f"{root}customer",
+                                     {k: v for k, v in doc.items() if k != "id"}, (201,))
+                                    for doc in new]),
+                ("PATCH /customer/{id}", [("PATCH", f"{root}customer/{rnd.choice(ids)}",
+                                           {"status": rnd.choice(["Approved", "Validated"])},
+                                           OK) for _ in range(n)]),
+                ("?name=<one name>", [
+                    ("GET", f"{root}customer?{urlencode({'name': rnd.choice(names)})}", None, OK)
+                    for _ in range(n)]),
+                ("?status=Approved&limit=100", [
+                    ("GET", f"{root}customer?status=Approved&limit=100", None, LIST)
+                    for _ in range(max(20, n // 3))]),
+                ("?limit=1000", [("GET", f"{root}customer?limit=1000", None, LIST)
+                                 for _ in range(max(10, n // 6))]),
+            ]
+            for label, jobs in plan:
+                figures[f"{label} p50"], figures[f"{label} p99"] = measure(
+                    pool, args.clients, jobs)
+            stop, done = ctx.Event(), ctx.Value("i", 0)
+            patcher = ctx.Process(target=patch_until, args=(root, ids, stop, done))
+            patcher.start()
+            while done.value < 20 and patcher.is_alive():
+                time.sleep(0.05)
+            try:
+                p50, p99 = measure(pool, args.clients, [
+                    ("GET", f"{root}customer/{rnd.choice(ids)}", None, OK) for _ in range(n)])
+            finally:
+                stop.set()
+                patcher.join()
+            figures["GET by id while patching p50"] = p50
+            figures["GET by id while patching p99"] = p99
+            figures["RSS after the writes (MiB)"] = rss_mib(server.pid)
+    print(f"  {size:>7,} customers: store built in {built:.1f} s; patcher sent "
+          f"{done.value} PATCHes during the concurrent GETs", file=sys.stderr)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1000, help="store size to grow to")
-    parser.add_argument("--requests", type=int, default=200, help="requests per measurement")
+    parser.add_argument("--sizes", default="100,1000,10000,100000",
+                        help="store sizes, comma-separated (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=300,
+                        help="requests per single-document measurement (default: %(default)s)")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="client processes sharing each measurement (default: %(default)s)")
     args = parser.parse_args()
-
-    # No list cap: "GET /customer (all N)" must really return all N.
-    with SandboxProcess(extra_args=["--quiet", "--max-limit", "1000000"]) as sandbox:
-        root = sandbox.url
-        pid = sandbox.pid
-        session = requests.Session()
-        print(f"sandbox at {root}  (RSS at start {rss_mib(pid):.1f} MiB)")
-        print(f"{'operation':<38} {'n':>6} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>9}")
-        ids: list[str] = []
-
-        def create(n: int) -> requests.Response:
-            response = session.post(f"{root}customer", json={**BODY, "name": f"Bench {n}"})
-            ids.append(response.json()["id"])
-            return response
-
-        measure("POST /customer (25 → 25+n)", args.requests, create)
-        measure(
-            "GET /customer/{id}", args.requests, lambda n: session.get(f"{root}customer/{ids[n]}")
-        )
-        measure(
-            "PATCH /customer/{id} (merge patch)",
-            args.requests,
-            lambda n: session.patch(f"{root}customer/{ids[n]}", json={"status": "Approved"}),
-        )
-        size = 25 + args.requests
-        measure(f"GET /customer (all {size})", 20, lambda n: session.get(f"{root}customer"))
-        while size < args.customers:
-            create(size)
-            size += 1
-        measure(f"GET /customer (all {size})", 10, lambda n: session.get(f"{root}customer"))
-        measure(
-            f"GET /customer?name=… ({size} stored)",
-            50,
-            lambda n: session.get(f"{root}customer", params={"name": f"Bench {n}"}),
-        )
-        measure(
-            f"GET /customer?fields=name ({size} stored)",
-            10,
-            lambda n: session.get(f"{root}customer", params={"fields": "name"}),
-        )
-        measure(
-            f"GET /customer/{{id}} ({size} stored)",
-            args.requests,
-            lambda n: session.get(f"{root}customer/{ids[n]}"),
-        )
-        concurrent("8 threads GET /customer/{id}", f"{root}customer/{ids[0]}", 8, 50)
-        store = Path(sandbox.db)
-        print(
-            f"RSS after {size} customers: {rss_mib(pid):.1f} MiB; "
-            f"store file {store.stat().st_size / 1024:.0f} KiB"
-        )
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    ctx = multiprocessing.get_context("spawn")
+    print(f"load: {args.clients} client processes (one connection each), "
+          f"+1 patching process for the concurrent row; server: tmf629-sandbox --threads 8",
+          file=sys.stderr)
+    results = {size: bench_size(size, args, ctx) for size in sizes}
+    base = results[sizes[0]]
+    header = "| figure | " + " | ".join(f"{s:,}" for s in sizes) + " |"
+    print(header)
+    print("|---" * (len(sizes) + 1) + "|")
+    for key in base:
+        cells = []
+        for size in sizes:
+            value = results[size][key]
+            unit = "" if "(" in key else " ms"
+            ratio = "" if size == sizes[0] else f" ({value / base[key]:.2f}×)"
+            cells.append(f"{value:,.1f}{unit}{ratio}" if value >= 10 or "(" in key
+                         else f"{value:.2f}{unit}{ratio}")
+        print(f"| {key} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

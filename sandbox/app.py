@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import Flask, Response
@@ -12,8 +11,8 @@ from sandbox import events, http
 from sandbox.api import CUSTOMERS, admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain.customers import CustomerService
-from sandbox.repository import Repository, open_database
 from sandbox.seed import seed_once
+from sandbox.storage import open_database
 
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
@@ -30,14 +29,17 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     )
 
     db = open_database(settings.db_path)
-    lock = threading.RLock()
-    customers = Repository(db, "customer", lock)
-    seed_once(customers, Repository(db, "meta", lock), settings.seed_file)
+    try:
+        customers = db.table("customer")
+        seed_once(customers, db.table("meta"), settings.seed_file)
+        app.extensions[CUSTOMERS] = CustomerService(customers)
+        # The hub observes the customer service; subscriptions persist like customers.
+        app.extensions[events.EXTENSION] = events.install(
+            settings, db.table("hub"), app.extensions[CUSTOMERS])
+    except BaseException:
+        db.close()  # the store's owner lock goes with the app that failed to start
+        raise
     app.extensions["sandbox.db"] = db
-    app.extensions[CUSTOMERS] = CustomerService(customers)
-    # The hub observes the customer service; subscriptions persist like customers.
-    app.extensions[events.EXTENSION] = events.install(
-        settings, Repository(db, "hub", lock), app.extensions[CUSTOMERS])
 
     http.register(app)
     app.register_blueprint(customer.bp, url_prefix=API_PREFIX)

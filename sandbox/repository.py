@@ -1,118 +1,105 @@
-"""The sandbox's only door to storage: a small repository over one TinyDB table.
+"""The sandbox's only door to storage: the repository protocol every backend implements.
 
-TinyDB is not thread-safe and the server is multi-threaded, so every call
-takes the lock that all repositories of one database share. Documents are
-plain dicts keyed by their string ``id``; callers always get copies, so what
-they mutate is never the stored state.
+The domain (``CustomerService``, the notification ``Hub``, seeding) talks to a
+:class:`Repository` and never learns which backend is behind it. A backend is
+one implementation of :class:`Database` (which hands out one repository per
+table) plus its repositories: today the journaled TinyDB file store and its
+``":memory:"`` variant (:mod:`sandbox.storage`).
+
+Rules every backend keeps:
+
+- Documents are plain JSON dicts keyed by their string ``id``; callers get
+  copies, so what they mutate is never the stored state.
+- A write (``insert``, ``update``, ``delete``) either happens completely or
+  not at all: an exception anywhere leaves the store as it was.
+- ``lock`` is a re-entrant write section. Writes inside one ``with
+  repo.lock:`` are applied in that order and the code inside (the observers)
+  runs in storage order; leaving the outermost section waits until the writes
+  are durable, so a caller answers its client only once they are.
+- ``search`` does the whole list query: filters (parsed
+  :class:`~sandbox.domain.query.Filter` objects, all of which must hold),
+  the total count, the order (only when ``sort`` is given; otherwise storage
+  order) and the ``offset``/``limit`` window. ``href`` is not stored: a
+  filter or sort key on ``href`` sees ``href_prefix + id``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, MutableMapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from tinydb import Query, TinyDB
-from tinydb.storages import MemoryStorage
-
-from sandbox.storage import AtomicJSONStorage
+from sandbox.domain.query import Filter
+from sandbox.domain.sorting import SortKey
 
 Document = dict[str, Any]
 MEMORY = ":memory:"
 
 
-def open_database(path: str | Path) -> TinyDB:
-    """Open the store at ``path``; ``":memory:"`` gives a throwaway store."""
-    if str(path) == MEMORY:
-        return TinyDB(storage=MemoryStorage)
-    return TinyDB(path, storage=AtomicJSONStorage)
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of a search (copies) and how many documents matched in all."""
+
+    items: list[Document]
+    total: int
 
 
-class Repository:
-    """CRUD on one table of ``db``, serialised by ``lock``."""
-
-    def __init__(self, db: TinyDB, table: str, lock: threading.RLock) -> None:
-        self._table = db.table(table, cache_size=0)
-        self._lock = lock
+class Repository(Protocol):
+    """CRUD and search on one table (collection) of a :class:`Database`."""
 
     @property
-    def lock(self) -> threading.RLock:
-        """The database's lock: held across a write and its sequel, they are atomic."""
-        return self._lock
+    def lock(self) -> AbstractContextManager[Any]:
+        """The database's write section: re-entrant; durable when the outermost one ends."""
+        ...
+
+    def get(self, ident: str) -> Document | None: ...
 
     def all(self) -> list[Document]:
-        with self._lock:
-            return [_copy(doc) for doc in self._table.all()]
+        """Every document, in storage order."""
+        ...
 
-    def find(self, predicate: Callable[[Document], bool]) -> list[Document]:
-        """Copies of the documents ``predicate`` accepts.
-
-        The predicate sees the stored documents themselves, so only matches
-        are copied; it must not change what it is given.
-        """
-        with self._lock:
-            return [_copy(doc) for doc in self._table.all() if predicate(doc)]
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._table)
-
-    def get(self, ident: str) -> Document | None:
-        with self._lock:
-            doc = self._table.get(Query().id == ident)
-            return None if doc is None else _copy(doc)
+    def count(self) -> int: ...
 
     def insert(self, doc: Document) -> None:
-        with self._lock:
-            self._table.insert(_copy(doc))
+        """Store a new document; its ``id`` must not be stored yet."""
+        ...
 
-    def insert_many(self, docs: list[Document]) -> None:
-        with self._lock:
-            self._table.insert_multiple(_clone(docs))
+    def insert_many(self, docs: Sequence[Document]) -> None: ...
 
     def update(
         self, ident: str, change: Callable[[Document], Document]
     ) -> tuple[Document, Document] | None:
         """Read, transform and store one document atomically.
 
-        ``change`` gets a copy and returns the new document; if it raises,
-        nothing is stored. Returns ``(before, after)``, or None when unknown.
+        ``change`` gets a copy and returns the new document; if it raises, or
+        the result cannot be stored, nothing is stored. Returns ``(before,
+        after)``, or None when ``ident`` is unknown.
         """
-        with self._lock:
-            stored = self._table.get(Query().id == ident)
-            if stored is None:
-                return None
-            before = _copy(stored)
-            after = change(_clone(before))
-            if after != before:
-                # A callable update rewrites the document in place within one
-                # storage write; a merge of fields could not drop members.
-                def replace(doc: MutableMapping[Any, Any]) -> None:
-                    doc.clear()
-                    doc.update(_clone(after))
-
-                self._table.update(replace, doc_ids=[stored.doc_id])
-            return before, _clone(after)
+        ...
 
     def delete(self, ident: str) -> Document | None:
-        with self._lock:
-            doc = self._table.get(Query().id == ident)
-            if doc is None:
-                return None
-            self._table.remove(doc_ids=[doc.doc_id])
-            return _copy(doc)
+        """Remove a document; returns it as it was, or None when unknown."""
+        ...
+
+    def search(
+        self,
+        filters: Sequence[Filter],
+        *,
+        sort: Sequence[SortKey] = (),
+        offset: int = 0,
+        limit: int | None = None,
+        href_prefix: str | None = None,
+    ) -> SearchResult:
+        """The documents matching every filter: sorted, then ``[offset:offset+limit]``."""
+        ...
 
 
-def _copy(doc: Mapping[str, Any]) -> Document:
-    copied: Document = _clone(doc)
-    return copied
+class Database(Protocol):
+    """One store: its tables and its life cycle."""
 
+    def table(self, name: str) -> Repository: ...
 
-def _clone(value: Any) -> Any:
-    """A deep copy of JSON data; several times faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {key: _clone(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clone(item) for item in value]
-    return value
+    def close(self) -> None:
+        """Make everything durable and release the store; idempotent."""
+        ...

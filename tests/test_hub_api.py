@@ -71,7 +71,9 @@ def test_tmf_v5_polymorphism_members_are_tolerated(client: FlaskClient) -> None:
 def test_subscriptions_persist_in_the_store(make_client: Callable[..., FlaskClient]) -> None:
     first = make_client()
     ident = first.post(HUB, json={"callback": "http://localhost:1/"}).get_json()["id"]
-    again = make_client()  # a new app on the same file, as after a restart
+    # One process owns a store: the first app stops, as before a restart.
+    first.application.extensions["sandbox.db"].close()
+    again = make_client()
     assert again.get(f"{HUB}/{ident}").get_json()["callback"] == "http://localhost:1/"
 
 

@@ -96,17 +96,14 @@ class CustomerService:
         offset: int = 0,
         limit: int | None = None,
     ) -> Page:
-        """The customers matching every filter, sorted, then the page asked for."""
-        wanted = list(filters)
+        """The customers matching every filter, sorted, then the page asked for.
 
-        def accepted(doc: Document) -> bool:
-            # present() copies only the first level; matching never writes.
-            return query.matches(self.present(doc, base_url), wanted)
-
-        found = [self.present(doc, base_url) for doc in self._repo.find(accepted)]
-        ordered = sorting.sort_documents(found, sort) if sort else found
-        end = None if limit is None else offset + limit
-        return Page([dict(doc) for doc in ordered[offset:end]], len(found))
+        The repository filters, counts, sorts and cuts the page; only the page
+        is copied and presented.
+        """
+        found = self._repo.search(list(filters), sort=sort, offset=offset, limit=limit,
+                                  href_prefix=f"{base_url}/customer/")
+        return Page([self.present(doc, base_url) for doc in found.items], found.total)
 
     def get(self, ident: str, base_url: str) -> Document:
         doc = self._repo.get(ident)
