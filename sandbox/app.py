@@ -7,10 +7,11 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from sandbox import events, http
+from sandbox import events, http, postgres
 from sandbox.api import CUSTOMERS, admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain.customers import CustomerService
+from sandbox.repository import Database
 from sandbox.seed import seed_once
 from sandbox.storage import open_database
 
@@ -28,14 +29,19 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
     )
 
-    db = open_database(settings.db_path)
+    # PostgreSQL seeds under an advisory lock: processes starting together seed once.
+    db: Database = (postgres.open_store(settings.db_path, settings.seed_file)
+                    if postgres.is_postgres_url(settings.db_path)
+                    else open_database(settings.db_path))
     try:
         customers = db.table("customer")
-        seed_once(customers, db.table("meta"), settings.seed_file)
-        app.extensions[CUSTOMERS] = CustomerService(customers)
+        if not isinstance(db, postgres.PgDatabase):
+            seed_once(customers, db.table("meta"), settings.seed_file)
+        service = app.extensions[CUSTOMERS] = CustomerService(customers)
         # The hub observes the customer service; subscriptions persist like customers.
-        app.extensions[events.EXTENSION] = events.install(
-            settings, db.table("hub"), app.extensions[CUSTOMERS])
+        app.extensions[events.EXTENSION] = (
+            postgres.install_events(settings, db, service) if isinstance(db, postgres.PgDatabase)
+            else events.install(settings, db.table("hub"), service))
     except BaseException:
         db.close()  # the store's owner lock goes with the app that failed to start
         raise

@@ -16,6 +16,7 @@ from sandbox.app import create_app
 from sandbox.config import API_PREFIX, Config, default_seed_file
 from sandbox.events.delivery import CALLBACK_MODES
 from sandbox.events.safety import parse_network
+from sandbox.postgres import command as migrate_command
 from sandbox.seed import SeedError
 from sandbox.storage import StoreCorruptError
 
@@ -23,15 +24,17 @@ from sandbox.storage import StoreCorruptError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmf629-sandbox",
-        description="Serve the TMF629 Customer Management API v4.0.0 sandbox.",
+        description="Serve the TMF629 Customer Management API v4.0.0 sandbox. "
+        "'tmf629-sandbox migrate --db postgresql://...' updates a PostgreSQL schema.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8629,
                         help="port to listen on; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--db", default="./sandbox-db.json",
-                        help="TinyDB JSON file, or :memory: for a throwaway store "
-                        "(default: %(default)s)")
+                        help="TinyDB JSON file, :memory: for a throwaway store, or a "
+                        "postgresql://user@host:port/dbname URL that several processes may "
+                        "share (default: %(default)s)")
     parser.add_argument("--public-url",
                         help="externally visible base URL used in href and Location, e.g. "
                         "https://sandbox.example.com (default: derived from each request)")
@@ -88,7 +91,10 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["migrate"]:
+        return migrate_command.main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(message)s",

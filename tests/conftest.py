@@ -17,6 +17,7 @@ from waitress.server import create_server
 
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
+from tests import pg_support
 
 API = "/tmf-api/customerManagement/v4"
 MINIMAL = {
@@ -104,3 +105,10 @@ def sandbox_process(db_path: Path) -> Iterator[SandboxProcess]:
     """``tmf629-sandbox`` as a real process on a free port, on a real file store."""
     with SandboxProcess(db=db_path, command=["tmf629-sandbox"]) as process:
         yield process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_the_shared_postgres_database() -> Iterator[None]:
+    """Nothing left behind: the PostgreSQL database stores' schemas lived in goes."""
+    yield
+    pg_support.drop_shared_database()

@@ -1,5 +1,7 @@
 """TMF630 end to end: filters, sorting, paging, fields and PATCH types over real HTTP.
 
+Every test runs on both backends: a TinyDB file and a PostgreSQL database.
+
 A real ``python -m sandbox`` process on a free port with a file store, spoken
 to with ``requests``. Expected results are computed here, independently, from
 the full listing, so the tests hold whatever the seed holds.
@@ -17,6 +19,7 @@ import pytest
 import requests
 
 from ctk_runner.embedded import SandboxProcess
+from tests.pg_support import scratch_database
 
 Customer = dict[str, Any]
 MINIMAL = {"name": "TMF630 Club", "engagedParty": {"@referredType": "Organization", "id": "1"}}
@@ -24,9 +27,14 @@ PATCH_TYPES = ["application/merge-patch+json", "application/json",
                "application/json-patch+json", "application/json-patch-query+json"]
 
 
-@pytest.fixture(scope="module")
-def root() -> Iterator[str]:
-    with SandboxProcess() as sandbox:
+@pytest.fixture(scope="module", params=["tinydb", "postgresql"])
+def root(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A sandbox process on a TinyDB file, then one on a PostgreSQL database of its own."""
+    if request.param == "tinydb":
+        with SandboxProcess() as sandbox:
+            yield sandbox.url
+        return
+    with scratch_database() as url, SandboxProcess(db=url) as sandbox:
         yield sandbox.url
 
 

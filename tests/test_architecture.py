@@ -41,6 +41,7 @@ PLAIN = [
     *sources("sandbox", "repository"),
     *sources("sandbox", "storage"),
     *sources("sandbox", "seed"),
+    *sources("sandbox", "postgres"),
 ]
 
 
@@ -65,3 +66,9 @@ def test_the_kit_is_data_and_semantics_only(path: Path) -> None:
     assert {name for name in project if not any(
         name == a or name.startswith(a + ".") for a in allowed)} == set()
     assert "pytest" not in top_levels(path)
+
+
+@pytest.mark.parametrize("path", [p for p in sources("sandbox") if "postgres" not in p.parts],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_postgres_package_imports_psycopg(path: Path) -> None:
+    assert not top_levels(path) & {"psycopg", "psycopg_pool"}

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sandbox.domain import query, sorting
 from sandbox.repository import MEMORY, Database, Document, Repository
 from sandbox.storage import open_database
+from tests.pg_support import schema_store
 
 PREFIX = "http://h/tmf/customer/"
 
@@ -27,6 +28,8 @@ PREFIX = "http://h/tmf/customer/"
 BACKENDS: dict[str, tuple[Callable[[Path], Database], bool]] = {
     "tinydb-file": (lambda directory: open_database(directory / "db.json"), True),
     "memory": (lambda directory: open_database(MEMORY), False),
+    # A schema of its own in a throwaway database; skipped (or failed in CI) without a server.
+    "postgresql": (schema_store, True),
 }
 
 

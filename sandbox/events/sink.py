@@ -79,14 +79,17 @@ class ReceivedEvents:
             "notes": [] if found else notes(body),
             "event": body,
         }
-        with self._lock:
-            self._records.append(record)
+        self._keep(record)
         if found:
             shown = "; ".join(found[:MAX_REPORTED])
             if len(found) > MAX_REPORTED:
                 shown += f"; and {len(found) - MAX_REPORTED} more"
             raise ApiError(400, f"Invalid {event_type}: {shown}", reason="Schema violation")
         return record
+
+    def _keep(self, record: Document) -> None:
+        with self._lock:
+            self._records.append(record)
 
     def all(self) -> list[Document]:
         with self._lock:

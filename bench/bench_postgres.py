@@ -1,0 +1,204 @@
+"""The PostgreSQL backend over real HTTP: the store-size table, then 1 versus 3 processes.
+
+For each size (100 to 100,000 customers shaped like the seed fixtures, see
+:mod:`stores`), creates a throwaway database, loads it through the backend's
+own repository (so each row has its typed facts), starts the real server
+(``tmf629-sandbox --db postgresql://...``) and measures p50/p99 latency of each
+operation, spread over the whole store, from separate client processes. Then,
+on one store, the throughput of GET by id and of POST with 1 and with 3
+sandbox processes on the same database, clients spread over the processes.
+Prints Markdown tables with ratios. Nothing asserts a time; every database
+created here is dropped.
+
+    python bench/bench_postgres.py [--sizes 100,1000,10000,100000] [--requests 300]
+        [--clients 2] [--scale-clients 6] [--admin-url postgresql://postgres@127.0.0.1/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_api import LIST, OK, Job, measure, rss_mib, run_jobs  # noqa: E402
+from stores import customers  # noqa: E402
+
+from ctk_runner.embedded import SandboxProcess  # noqa: E402
+from sandbox.postgres import PgDatabase  # noqa: E402
+
+
+@contextlib.contextmanager
+def database(admin_url: str, docs: list[dict[str, Any]]) -> Iterator[str]:
+    """A new database holding ``docs`` (marked seeded); dropped afterwards."""
+    name = f"tmf629_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
+    try:
+        db = PgDatabase(url)
+        repo = db.table("customer")
+        for start in range(0, len(docs), 1000):
+            repo.insert_many(docs[start:start + 1000])
+        db.table("meta").insert({"id": "seeded", "file": "bench", "count": 0})
+        with db.transaction() as conn:
+            conn.execute("ANALYZE document")
+        db.close()
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+def sandbox(url: str) -> SandboxProcess:
+    return SandboxProcess(db=url, command=["tmf629-sandbox"],
+                          extra_args=["--quiet", "--no-seed", "--threads", "8"],
+                          startup_timeout=120)
+
+
+def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float]:
+    rnd = random.Random(size)
+    n = args.requests
+    figures: dict[str, float] = {}
+    docs = customers(size)
+    ids, names = [d["id"] for d in docs], [d["name"] for d in docs]
+    new = customers(n, seed=size + 1)
+    started = time.perf_counter()
+    with database(args.admin_url, docs) as url:
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        with sandbox(url) as server, ProcessPoolExecutor(args.clients, mp_context=ctx) as pool:
+            figures["start-up (s)"] = time.perf_counter() - started
+            figures["RSS after start (MiB)"] = rss_mib(server.pid)
+            root = server.url
+            measure(pool, args.clients, [("GET", f"{root}customer/{i}", None, OK)
+                                         for i in rnd.sample(ids, min(20, size))])
+            plan: list[tuple[str, list[Job]]] = [
+                ("GET /customer/{id}", [("GET", f"{root}customer/{rnd.choice(ids)}", None, OK)
+                                        for _ in range(n)]),
+                ("POST /customer", [("POST", f"{root}customer",
+                                     {k: v for k, v in d.items() if k != "id"}, (201,))
+                                    for d in new]),
+                ("PATCH /customer/{id}", [("PATCH", f"{root}customer/{rnd.choice(ids)}",
+                                           {"status": rnd.choice(["Approved", "Validated"])},
+                                           OK) for _ in range(n)]),
+                ("?name=<one name>", [
+                    ("GET", f"{root}customer?{urlencode({'name': rnd.choice(names)})}", None, OK)
+                    for _ in range(n)]),
+                ("?status=Approved&limit=100", [
+                    ("GET", f"{root}customer?status=Approved&limit=100", None, LIST)
+                    for _ in range(max(20, n // 3))]),
+                ("?creditProfile.creditScore.gte=700&sort=-name&limit=20", [
+                    ("GET", f"{root}customer?creditProfile.creditScore.gte=700&sort=-name"
+                     "&limit=20", None, LIST) for _ in range(max(10, n // 6))]),
+                ("?limit=1000", [("GET", f"{root}customer?limit=1000", None, LIST)
+                                 for _ in range(max(10, n // 6))]),
+            ]
+            for label, jobs in plan:
+                figures[f"{label} p50"], figures[f"{label} p99"] = measure(
+                    pool, args.clients, jobs)
+            figures["RSS after the writes (MiB)"] = rss_mib(server.pid)
+    print(f"  {size:>7,} customers: database loaded in {built:.1f} s", file=sys.stderr)
+    return figures
+
+
+def throughput(pool: ProcessPoolExecutor, clients: int, roots: list[str], make: Any,
+               per_client: int) -> float:
+    """Requests per second of ``clients`` processes, client k talking to ``roots[k % n]``."""
+    chunks = [[make(roots[k % len(roots)], k, i) for i in range(per_client)]
+              for k in range(clients)]
+    started = time.perf_counter()
+    list(pool.map(run_jobs, chunks))
+    return clients * per_client / (time.perf_counter() - started)
+
+
+def bench_scale(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, list[float]]:
+    docs = customers(size)
+    ids = [d["id"] for d in docs]
+    body = {k: v for k, v in docs[0].items() if k != "id"}
+    rnd = random.Random(7)
+
+    def get(root: str, k: int, i: int) -> Job:
+        return ("GET", f"{root}customer/{rnd.choice(ids)}", None, OK)
+
+    def post(root: str, k: int, i: int) -> Job:
+        return ("POST", f"{root}customer", {**body, "name": f"Scale {k}-{i}"}, (201,))
+
+    rows: dict[str, list[float]] = {"GET /customer/{id} (req/s)": [],
+                                    "POST /customer (req/s)": []}
+    with database(args.admin_url, docs) as url:
+        for count in (1, 3):
+            servers = [sandbox(url) for _ in range(count)]
+            with contextlib.ExitStack() as stack, ProcessPoolExecutor(
+                    args.scale_clients, mp_context=ctx) as pool:
+                roots = [stack.enter_context(server).url for server in servers]
+                throughput(pool, args.scale_clients, roots, get, 10)  # warm-up
+                rows["GET /customer/{id} (req/s)"].append(
+                    throughput(pool, args.scale_clients, roots, get, args.requests))
+                rows["POST /customer (req/s)"].append(
+                    throughput(pool, args.scale_clients, roots, post, args.requests // 2))
+    return rows
+
+
+def print_table(sizes: list[int], results: dict[int, dict[str, float]]) -> None:
+    base = results[sizes[0]]
+    print("| figure | " + " | ".join(f"{s:,}" for s in sizes) + " |")
+    print("|---" * (len(sizes) + 1) + "|")
+    for key in base:
+        cells = []
+        for size in sizes:
+            value = results[size][key]
+            unit = "" if "(" in key else " ms"
+            ratio = "" if size == sizes[0] else f" ({value / base[key]:.2f}×)"
+            cells.append(f"{value:,.1f}{unit}{ratio}" if value >= 10 or "(" in key
+                         else f"{value:.2f}{unit}{ratio}")
+        print(f"| {key} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,10000,100000",
+                        help="store sizes, comma-separated (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=300,
+                        help="requests per measurement (default: %(default)s)")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="client processes for the latency table (default: %(default)s)")
+    parser.add_argument("--scale-clients", type=int, default=6,
+                        help="client processes for 1 vs 3 sandbox processes "
+                        "(default: %(default)s)")
+    parser.add_argument("--scale-size", type=int, default=10000,
+                        help="store size for 1 vs 3 sandbox processes (default: %(default)s)")
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a database of the server where throwaway ones are created")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    ctx = multiprocessing.get_context("spawn")
+    print(f"PostgreSQL backend; latency: {args.clients} client processes; server: "
+          "tmf629-sandbox --threads 8", file=sys.stderr)
+    print_table(sizes, {size: bench_size(size, args, ctx) for size in sizes})
+    rows = bench_scale(args.scale_size, args, ctx)
+    print()
+    print(f"| {args.scale_size:,} customers, {args.scale_clients} client processes | "
+          "1 process | 3 processes | ratio |")
+    print("|---|---|---|---|")
+    for key, (one, three) in rows.items():
+        print(f"| {key} | {one:,.0f} | {three:,.0f} | {three / one:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The PostgreSQL backend: selected by a ``postgresql://`` store URL (``--db``).
+
+Only this package imports psycopg. :func:`open_store` connects, migrates and
+seeds once per database; :func:`install_events` builds the notification parts
+on the database (subscriptions, outbox, deliverers) instead of in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.postgres.database import (
+    DatabaseUnavailable,
+    PgDatabase,
+    PgRepository,
+    is_postgres_url,
+)
+from sandbox.postgres.migrations import MIGRATIONS, migrate
+from sandbox.postgres.outbox import install_events
+from sandbox.seed import seed_once
+
+
+def open_store(url: str, seed_file: str | Path | None, *,
+               max_connections: int = 12) -> PgDatabase:
+    """Connect to ``url``, apply missing migrations and seed a never-seeded database.
+
+    Seeding holds an advisory lock in the transaction that inserts the
+    customers and the marker, so processes starting together seed once.
+    """
+    db = PgDatabase(url, max_connections=max_connections)
+    try:
+        with db.exclusively():
+            seed_once(db.table("customer"), db.table("meta"), seed_file)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgRepository", "install_events",
+           "is_postgres_url", "migrate", "open_store"]

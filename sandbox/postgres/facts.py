@@ -1,0 +1,78 @@
+"""Typed facts: what each attribute path of a document holds, ready for SQL.
+
+The TinyDB backend evaluates a filter by walking the document
+(:func:`~sandbox.domain.attributes.values_at`) and typing each value
+(:func:`~sandbox.domain.attributes.comparable`, which depends on what the
+schema says the path holds). PostgreSQL cannot run that Python, and JSONB
+alone cannot tell a date-time string from text or rank mixed types the same
+way. So each stored document carries, beside itself, its *facts*: a JSON
+object mapping every path reached (arrays fan out, as in ``values_at``) to
+the list of its values, typed once at write time by the very same functions.
+The SQL of :mod:`sandbox.postgres.sql_query` then compares facts, which makes
+both backends agree by construction.
+
+A fact is ``{"o": rank, ...}`` with the rank's position in
+:data:`~sandbox.domain.attributes.RANK_ORDER` and one key: ``n`` (a number,
+or a date-time as microseconds since 1970), ``s`` (text, or the JSON text of
+anything else) or ``b`` (a boolean); ``t`` is the text a regular expression
+sees when it differs from ``s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from sandbox.domain.attributes import RANK_ORDER, as_text, attribute_type, comparable
+
+#: Joins path segments into one key; a dot could be part of a member name.
+SEPARATOR = "\x1f"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NUMBER, INSTANT, TEXT, BOOLEAN, JSON = (RANK_ORDER[r] for r in
+                                        ("number", "date-time", "string", "boolean", "json"))
+
+Fact = dict[str, Any]
+
+
+def path_key(path: tuple[str, ...]) -> str:
+    return SEPARATOR.join(path)
+
+
+def micros(instant: datetime) -> int:
+    """An instant as whole microseconds since 1970, exactly (no float)."""
+    delta = instant - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def fact(value: Any, path: tuple[str, ...]) -> Fact:
+    """One stored value typed as the filter evaluator types it at ``path``."""
+    rank, key = comparable(value, attribute_type(path))
+    order = RANK_ORDER[rank]
+    if rank == "number":
+        # The value itself, not the Decimal: json.dumps writes the same digits.
+        return {"o": order, "n": value, "t": as_text(value)}
+    if rank == "date-time":
+        return {"o": order, "n": micros(key), "t": value}
+    if rank == "boolean":
+        return {"o": order, "b": key, "t": as_text(value)}
+    return {"o": order, "s": key}  # text, or the JSON text of an object / array / null
+
+
+def facts_of(document: Mapping[str, Any]) -> dict[str, list[Fact]]:
+    """Every path of ``document`` (arrays fan out) mapped to its typed values."""
+    found: dict[str, list[Fact]] = {}
+
+    def walk(value: Any, path: tuple[str, ...]) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item, path)
+            return
+        if path:
+            found.setdefault(path_key(path), []).append(fact(value, path))
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, (*path, name))
+
+    walk(document, ())
+    return found

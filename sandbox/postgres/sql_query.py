@@ -1,0 +1,194 @@
+"""TMF630 filters and sort keys as SQL over the typed facts of each document.
+
+Parsed :class:`~sandbox.domain.query.Filter` and
+:class:`~sandbox.domain.sorting.SortKey` objects become one ``WHERE`` clause,
+lateral joins and an ``ORDER BY`` over ``d.facts`` (see
+:mod:`sandbox.postgres.facts`), mirroring ``query.holds`` and
+``sorting.sort_documents`` rule by rule:
+
+- ``eq``: the path holds one of the candidate facts; a containment test
+  (``facts @> {path: [fact]}``) that the GIN index on ``facts`` answers.
+- ``ne``: some value is none of the candidates.
+- ``gt`` / ``gte`` / ``lt`` / ``lte``: some value of the bound's rank compares;
+  text compares by code point (``COLLATE "C"``), like Python.
+- ``regex``: PostgreSQL's regular expressions on the value's text.
+- sort: the smallest (ascending) or largest (descending) value by
+  ``(rank, key)``, missing last, ties kept in storage order (``seq``).
+
+``href`` is not stored: it is the request's ``href_prefix`` followed by ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+from sandbox.domain.attributes import parse_boolean, parse_instant, parse_number
+from sandbox.domain.query import Filter
+from sandbox.domain.sorting import SortKey
+from sandbox.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
+
+_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_NOT_NULL = sql.SQL("""NOT e @> '{"o": 4, "s": "null"}'""")
+
+
+@dataclass
+class Translation:
+    """SQL fragments and their parameters, in the order they appear."""
+
+    where: list[sql.Composable] = field(default_factory=list)
+    where_params: list[Any] = field(default_factory=list)
+    joins: list[sql.Composable] = field(default_factory=list)
+    join_params: list[Any] = field(default_factory=list)
+    order: list[sql.Composable] = field(default_factory=list)
+    #: Whether a regular expression runs (the search then gets a statement timeout).
+    has_regex: bool = False
+
+    @property
+    def condition(self) -> sql.Composable:
+        return sql.SQL(" AND ").join(self.where) if self.where else sql.SQL("TRUE")
+
+
+def fact_json(rank: int, value: Any) -> str:
+    """A fact to look for, as JSON text (numbers keep their exact decimal digits)."""
+    if rank in (NUMBER, INSTANT):
+        return f'{{"o": {rank}, "n": {value}}}'  # str(Decimal) and int are JSON numbers
+    if rank == BOOLEAN:
+        return f'{{"o": {rank}, "b": {json.dumps(bool(value))}}}'
+    return f'{{"o": {rank}, "s": {json.dumps(value, ensure_ascii=False)}}}'
+
+
+def _typed(hint: str, value: Any) -> tuple[int, Any]:
+    if hint == "number":
+        return NUMBER, value
+    if hint == "date-time":
+        return INSTANT, micros(value)
+    return BOOLEAN, value
+
+
+def candidates(f: Filter) -> list[tuple[int, Any]]:
+    """The facts equal to one of the filter's values (``query._wanted`` for every rank)."""
+    if f.typed is not None and f.hint is not None:
+        return [_typed(f.hint, value) for value in f.typed]
+    found: list[tuple[int, Any]] = []
+    for text in f.values:
+        found.append((TEXT, text))
+        if text.startswith(("{", "[")) or text == "null":  # only these can be JSON texts
+            found.append((JSON, text))
+        number, instant, boolean = parse_number(text), parse_instant(text), parse_boolean(text)
+        if number is not None:
+            found.append((NUMBER, number))
+        if instant is not None:
+            found.append((INSTANT, micros(instant)))
+        if boolean is not None:
+            found.append((BOOLEAN, boolean))
+    return found
+
+
+def bounds(f: Filter) -> list[tuple[int, Any]]:
+    """What an ordering operator compares with (``query._bounds``)."""
+    if f.typed is not None and f.hint is not None:
+        return [_typed(f.hint, value) for value in f.typed]
+    if f.hint == "string":
+        return [(TEXT, text) for text in f.values]
+    found: list[tuple[int, Any]] = []
+    for text in f.values:
+        number = parse_number(text)
+        instant = parse_instant(text) if number is None else None
+        if number is not None:
+            found.append((NUMBER, number))
+        elif instant is not None:
+            found.append((INSTANT, micros(instant)))
+        else:
+            found.append((TEXT, text))
+    return found
+
+
+def _compare(rank: int, op: str) -> sql.Composable:
+    """``e`` (one fact) ``op`` a parameter of ``rank``; false for another rank."""
+    if rank == TEXT:
+        key = sql.SQL("""(e->>'s') COLLATE "C" """)
+    else:
+        key = sql.SQL("(e->'n')::numeric")
+    return sql.SQL("CASE WHEN (e->>'o')::int = {} THEN {} {} %s ELSE false END").format(
+        rank, key, sql.SQL(op))
+
+
+class Translator:
+    """Builds the SQL of one search; ``href_prefix`` makes ``href`` a virtual attribute."""
+
+    def __init__(self, href_prefix: str | None) -> None:
+        self.href_prefix = href_prefix
+        self.out = Translation()
+
+    def _values(self, path: tuple[str, ...]) -> tuple[sql.Composable, list[Any]]:
+        """The JSON array of facts at ``path`` for row ``d``."""
+        if path == ("href",):
+            return (sql.SQL("jsonb_build_array(jsonb_build_object('o', {}, 's', %s || d.id))")
+                    .format(TEXT), [self.href_prefix])
+        return sql.SQL("(d.facts -> %s)"), [path_key(path)]
+
+    def _exists(self, path: tuple[str, ...], test: sql.Composable,
+                params: list[Any]) -> None:
+        values, head = self._values(path)
+        self.out.where.append(sql.SQL("EXISTS (SELECT 1 FROM jsonb_array_elements({}) e "
+                                      "WHERE {})").format(values, test))
+        self.out.where_params.extend([*head, *params])
+
+    def add_filter(self, f: Filter) -> None:
+        if f.path[0] == "href" and (len(f.path) > 1 or self.href_prefix is None):
+            self.out.where.append(sql.SQL("FALSE"))  # text has no attributes
+            return
+        if f.op == "regex":
+            self.out.has_regex = True
+            self._exists(f.path, sql.SQL("coalesce(e->>'t', e->>'s') ~ %s"), [f.values[0]])
+            return
+        if f.op in _OPERATORS:
+            pairs = bounds(f)
+            tests = [_compare(rank, _OPERATORS[f.op]) for rank, _ in pairs]
+            self._exists(f.path, sql.SQL(" OR ").join(tests), [v for _, v in pairs])
+            return
+        facts = [fact_json(rank, value) for rank, value in candidates(f)]
+        if f.op == "ne":
+            self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
+        elif f.path == ("href",):
+            self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
+        elif not facts:
+            self.out.where.append(sql.SQL("FALSE"))
+        else:
+            # One containment per candidate: each can use the GIN index on facts.
+            key = json.dumps(path_key(f.path), ensure_ascii=False)
+            self.out.where.append(sql.SQL("({})").format(sql.SQL(" OR ").join(
+                sql.SQL("d.facts @> %s::jsonb") for _ in facts)))
+            self.out.where_params.extend(f'{{{key}: [{fact}]}}' for fact in facts)
+
+    def add_sort(self, index: int, key: SortKey) -> None:
+        alias = sql.Identifier(f"k{index}")
+        way = sql.SQL("DESC" if key.descending else "ASC")
+        values, params = self._values(key.path)
+        if key.path[0] == "href" and (len(key.path) > 1 or self.href_prefix is None):
+            return  # nobody has it: the order stays as it was
+        self.out.joins.append(sql.SQL(
+            "LEFT JOIN LATERAL (SELECT (e->>'o')::int AS o, (e->'n')::numeric AS n, "
+            """(e->>'s') COLLATE "C" AS s, (e->'b')::boolean AS b """
+            "FROM jsonb_array_elements({values}) e WHERE {not_null} "
+            "ORDER BY 1 {way}, 2 {way}, 3 {way}, 4 {way} LIMIT 1) {alias} ON TRUE"
+        ).format(values=values, not_null=_NOT_NULL, way=way, alias=alias))
+        self.out.join_params.extend(params)
+        self.out.order.append(sql.SQL("{a}.o {way} NULLS LAST, {a}.n {way}, {a}.s {way}, "
+                                      "{a}.b {way}").format(a=alias, way=way))
+
+
+def translate(filters: Sequence[Filter], sort: Sequence[SortKey],
+              href_prefix: str | None) -> Translation:
+    translator = Translator(href_prefix)
+    for f in filters:
+        translator.add_filter(f)
+    for index, key in enumerate(sort):
+        translator.add_sort(index, key)
+    translator.out.order.append(sql.SQL("d.seq"))
+    return translator.out

@@ -1,0 +1,184 @@
+"""PostgreSQL's own promises: transactions, migrations, seeding once, the admin command.
+
+Each test has a real PostgreSQL database of its own, dropped after it. (The
+repository contract itself runs on every backend in test_repository_contract.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ctk_runner.listener import EventListener, Received
+from sandbox import create_app
+from sandbox.events.delivery import DeliverySettings
+from sandbox.events.safety import policy_for
+from sandbox.postgres import MIGRATIONS, PgDatabase, open_store, outbox
+from tests.conftest import API, MINIMAL
+from tests.pg_support import database_exists, scratch_database
+
+SEED_COUNT = 25
+
+
+@pytest.fixture
+def store() -> Iterator[Any]:
+    with scratch_database() as url:
+        pg = PgDatabase(url)
+        yield pg.table("customer")
+        pg.close()
+
+
+def test_a_failing_write_section_rolls_every_write_back(store: Any) -> None:
+    # The CRUD contract is tests/test_repository_contract.py (every backend); here,
+    # what only PostgreSQL promises: a section is one transaction.
+    store.insert({"id": "a", "n": 1})
+    with pytest.raises(RuntimeError), store.lock:
+        store.insert({"id": "b"})
+        store.update("a", lambda doc: {**doc, "n": 2})
+        raise RuntimeError("after the writes")
+    assert store.get("b") is None and store.get("a") == {"id": "a", "n": 1}
+
+
+# -- PostgreSQL only: migrations, seeding, admin -------------------------------------------
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with scratch_database() as url:
+        yield url
+
+
+def test_migrations_apply_once_and_are_recorded(pg_url: str) -> None:
+    PgDatabase(pg_url).close()
+    PgDatabase(pg_url).close()
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT version FROM schema_migration ORDER BY version").fetchall()
+    assert [row[0] for row in rows] == [version for version, _, _ in MIGRATIONS]
+
+
+def test_concurrent_starts_seed_once(pg_url: str, tmp_path: Path) -> None:
+    def start(_: int) -> int:
+        db = open_store(pg_url, _seed_file())
+        try:
+            return db.table("customer").count()
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = list(pool.map(start, range(4)))
+    assert counts == [SEED_COUNT] * 4
+
+
+def test_a_database_whose_customers_were_deleted_is_not_seeded_again(pg_url: str) -> None:
+    app = create_app({"db_path": pg_url})
+    client = app.test_client()
+    for customer in client.get(f"{API}/customer").get_json():
+        assert client.delete(f"{API}/customer/{customer['id']}").status_code == 204
+    _close(app)
+    again = create_app({"db_path": pg_url})
+    assert again.test_client().get(f"{API}/customer").get_json() == []
+    _close(again)
+
+
+def test_data_survives_a_restart_and_is_shared_by_two_apps(pg_url: str) -> None:
+    first, second = create_app({"db_path": pg_url}), create_app({"db_path": pg_url})
+    created = first.test_client().post(f"{API}/customer", json=MINIMAL).get_json()
+    seen = second.test_client().get(f"{API}/customer/{created['id']}")
+    assert seen.status_code == 200 and seen.get_json()["name"] == MINIMAL["name"]
+    _close(first)
+    _close(second)
+    third = create_app({"db_path": pg_url})
+    assert third.test_client().get(f"{API}/customer").headers["X-Total-Count"] == "26"
+    _close(third)
+
+
+def test_the_migrate_command(pg_url: str) -> None:
+    first = subprocess.run(["tmf629-sandbox", "migrate", "--db", pg_url],
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "Applied migration(s) 1" in first.stdout
+    again = subprocess.run(["tmf629-sandbox", "migrate", "--db", pg_url, "--list"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "applied" in again.stdout and "pending" not in again.stdout
+
+
+def test_an_unreachable_database_is_a_sentence_not_a_traceback() -> None:
+    result = subprocess.run(
+        ["tmf629-sandbox", "--db", "postgresql://nobody@127.0.0.1:1/none", "--port", "0"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot connect to PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_scratch_databases_are_dropped() -> None:
+    with scratch_database() as url:
+        name = url.rsplit("/", 1)[1]
+        assert database_exists(name)
+    assert not database_exists(name)
+
+
+def test_a_nul_character_is_a_400_not_a_500(pg_url: str) -> None:
+    app = create_app({"db_path": pg_url, "seed_file": None})
+    response = app.test_client().post(f"{API}/customer", json={**MINIMAL, "name": "a\u0000b"})
+    assert response.status_code == 400
+    assert response.get_json()["@type"] == "Error"
+    assert app.test_client().get(f"{API}/customer").get_json() == []
+    _close(app)
+
+
+def _seed_file() -> str:
+    from sandbox.config import default_seed_file
+
+    return default_seed_file()
+
+
+def _close(app: Any) -> None:
+    app.extensions["sandbox.events"].close(timeout=1)
+    app.extensions["sandbox.db"].close()
+
+
+# -- the outbox ---------------------------------------------------------------------------
+
+
+def test_the_outbox_is_bounded_per_subscription(pg_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "MAX_QUEUED", 5)
+    db = PgDatabase(pg_url)
+    # No such subscription: nothing is delivered, so everything stays queued.
+    dispatcher = outbox.OutboxDispatcher(db, DeliverySettings(), policy_for("127.0.0.1", None))
+    try:
+        for n in range(7):
+            dispatcher.enqueue("gone", "http://127.0.0.1:9/", {
+                "eventId": str(n), "eventType": "CustomerCreateEvent"})
+        assert dispatcher.pending() == 5
+        dropped = [e["eventId"] for e in dispatcher.journal.all() if e["outcome"] == "dropped"]
+        assert dropped == ["5", "6"]
+    finally:
+        dispatcher.close(timeout=1)
+        db.close()
+
+
+def test_a_failed_attempt_is_retried_before_the_next_event_goes(pg_url: str) -> None:
+    answers = iter([503])
+
+    def responder(item: Received) -> int:
+        return next(answers, 201)
+
+    with EventListener(responder=responder) as listener:
+        app = create_app({"db_path": pg_url, "seed_file": None, "delivery_backoff": 0.2})
+        client = app.test_client()
+        assert client.post(f"{API}/hub", json={"callback": listener.url}).status_code == 201
+        for name in ("First", "Second"):
+            assert client.post(f"{API}/customer", json={**MINIMAL, "name": name}).status_code \
+                == 201
+        arrived = listener.wait_count(3, timeout=20)
+        _close(app)
+    names = [item.body["event"]["customer"]["name"] for item in arrived]
+    assert names == ["First", "First", "Second"]
+    assert arrived[0].body["eventId"] == arrived[1].body["eventId"]
