@@ -116,9 +116,18 @@ def test_wrong_method_is_405_with_allow(
     assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
-@pytest.mark.parametrize("path", ["/", "/tmf-api/customerManagement/v3/customer", f"{API}/party"])
+@pytest.mark.parametrize("path", ["/tmf-api/customerManagement/v3/customer", f"{API}/party",
+                                  f"{API}//customer", "/static//x"])
 def test_unknown_path_is_404_json(client: FlaskClient, path: str) -> None:
     assert_tmf_error(client.get(path), 404, path)
+
+
+def test_root_lists_the_api(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.get_json()["apis"][0]["url"] == f"http://localhost{API}"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("query", ["offset=-1", "limit=abc", "offset=1.5", "name.=x", ".name=x"])
