@@ -53,6 +53,8 @@ BAD_PATCHES = [
     ("change href", {"href": "http://elsewhere/customer/1"}, "'href' cannot be changed"),
     ("remove id", {"id": None}, "'id' cannot be changed"),
     ("remove engagedParty", {"engagedParty": None}, "'engagedParty' is a required property"),
+    ("remove name", {"name": None}, "name cannot be removed"),
+    ("remove @type", {"@type": None}, "@type cannot be removed"),
     ("wrong type", {"status": 3}, "$.status: 3 is not of type 'string'"),
     ("unknown attribute", {"shoeSize": 42}, "shoeSize"),
     ("bad nested", {"creditProfile": [{"creditScore": 700}]}, "'creditProfileDate' is a required"),
