@@ -57,7 +57,7 @@ def delivery_settings(config: Config) -> DeliverySettings:
 def install(config: Config, subscriptions: Repository,
             customers: CustomerService) -> Notifications:
     """Build the notification parts and subscribe the hub to ``customers``."""
-    policy = policy_for(config.bind_host, config.callback_networks)
+    policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = DeliveryLog()
     dispatcher = Dispatcher(delivery_settings(config), policy, journal)
     hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from sandbox.events.masking import redact, scrub
 from sandbox.events.model import listener_name, timestamp
 from sandbox.events.safety import CallbackPolicy, CallbackRefused, Resolver, pinned_session, resolve
 
@@ -64,21 +65,6 @@ def target_url(callback: str, event_type: str, mode: str) -> str:
     parts = urlsplit(callback)
     path = parts.path.rstrip("/") + "/listener/" + listener_name(event_type)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def redact(url: str) -> str:
-    """``url`` fit for logs and the admin listing: no password, no query values.
-
-    A callback may carry a token (``?token=...``, ``user:secret@``); the admin
-    listing is readable by anyone who can reach the sandbox.
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair
-                     for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def judge(status: int | None) -> str:
@@ -301,14 +287,14 @@ class Dispatcher:
         except requests.Timeout:
             return "retry", None, "timed out"
         except requests.RequestException as exc:
-            return "retry", None, _reason(exc)
+            return "retry", None, _reason(exc, delivery.url)
         # stream=True and no read: a listener's answer body is never downloaded.
         response.close()
         outcome = judge(response.status_code)
         error = None
         if outcome == "rejected":
             redirect = response.headers.get("Location")
-            error = (f"redirect to {redirect} not followed" if redirect and
+            error = (f"redirect to {redact(redirect)} not followed" if redirect and
                      300 <= response.status_code < 400 else "the listener refused the event")
         return outcome, response.status_code, error
 
@@ -340,8 +326,10 @@ class Dispatcher:
                 entry["url"], delivery.attempt, self.settings.attempts, entry["outcome"], detail)
 
 
-def _reason(exc: requests.RequestException) -> str:
-    text = str(exc)
+def _reason(exc: requests.RequestException, url: str) -> str:
+    # urllib3 quotes the path and query ("Max retries exceeded with url: /hooks?token=..."),
+    # and TLS errors the whole URL: mask before the text reaches a log or listing.
+    text = scrub(str(exc), url)
     if "refused" in text.lower():
         return "connection refused"
     return text if len(text) <= 200 else text[:197] + "..."

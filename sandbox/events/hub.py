@@ -27,7 +27,8 @@ from sandbox.domain import query
 from sandbox.domain.customers import Change
 from sandbox.domain.validation import unknown_attributes, validate
 from sandbox.errors import ApiError, bad_request, not_found
-from sandbox.events.delivery import Dispatcher, redact
+from sandbox.events.delivery import Dispatcher
+from sandbox.events.masking import redact
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, CallbackRefused, check_target, parse_callback
 from sandbox.repository import Document, Repository
