@@ -128,6 +128,12 @@ def json_patch_query(document: Any, body: Any) -> Any:
     return result
 
 
+def selects_by_regex(body: Any) -> bool:
+    """Whether a JSON Patch Query body selects elements with a ``.regex`` filter."""
+    return isinstance(body, list) and any(
+        isinstance(op, dict) and ".regex" in str(op.get("path", "")) for op in body)
+
+
 def check_body(body: Any, media_type: str) -> None:
     """Refuse a body that cannot be a patch of ``media_type`` before touching storage."""
     if media_type in (MERGE_PATCH, JSON):

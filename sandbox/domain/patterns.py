@@ -14,15 +14,18 @@ goes through :func:`compile_pattern` and :func:`search`:
 * time: matching runs with ``regex``'s timeout against the request's
   deadline and releases the GIL (``concurrent=True``);
 * concurrency: at most ``slots`` evaluations run at once in the whole server;
-  a request waits for a slot only until its deadline, so a flood of slow
-  patterns leaves the CPU to every other request.
+  a request waits at most :data:`SLOT_WAIT` seconds for a slot, then gets a
+  503, so a flood of slow patterns leaves the CPU, and the server's request
+  threads, to every other request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +40,15 @@ class PatternRefused(ValueError):
 
 
 class PatternTimeout(Exception):
-    """Matching did not finish within the deadline (or found no free slot in time)."""
+    """Matching did not finish within the deadline."""
+
+
+class PatternBusy(Exception):
+    """Every evaluation slot stayed taken for :data:`SLOT_WAIT` seconds."""
+
+
+#: How long an evaluation waits for a free slot before the request is turned away.
+SLOT_WAIT = 0.1
 
 
 @dataclass(frozen=True)
@@ -151,18 +162,46 @@ def compile_pattern(pattern: str) -> Any:
     return _compiled(pattern)
 
 
-def search(compiled: Any, text: str, deadline: float) -> bool:
-    """Whether ``compiled`` occurs in ``text``; :class:`PatternTimeout` after ``deadline``."""
-    remaining = deadline - time.monotonic()
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def slot(wait: float = SLOT_WAIT) -> Iterator[None]:
+    """Hold one of the server's evaluation slots (reentrant per thread), or
+    :class:`PatternBusy` after ``wait`` seconds.
+
+    A request takes its slot before it takes the store's lock, so requests
+    waiting for a slot never queue on that lock holding server threads.
+    """
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+        return
     slots = _slots
-    if remaining <= 0 or not slots.acquire(timeout=remaining):
-        raise PatternTimeout
+    if not slots.acquire(timeout=max(wait, 0.0)):
+        raise PatternBusy
+    _held.depth = 1
     try:
+        yield
+    finally:
+        _held.depth = 0
+        slots.release()
+
+
+def search(compiled: Any, text: str, deadline: float) -> bool:
+    """Whether ``compiled`` occurs in ``text``; :class:`PatternTimeout` after ``deadline``,
+    :class:`PatternBusy` when no slot frees up soon."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise PatternTimeout
+    with slot(min(remaining, SLOT_WAIT)):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PatternTimeout
-        return compiled.search(text, timeout=remaining, concurrent=True) is not None
-    except TimeoutError:
-        raise PatternTimeout from None
-    finally:
-        slots.release()
+        try:
+            return compiled.search(text, timeout=remaining, concurrent=True) is not None
+        except TimeoutError:
+            raise PatternTimeout from None

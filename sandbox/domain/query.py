@@ -22,8 +22,9 @@ backtracking ends in a 400, never in a busy server.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +199,35 @@ def _search(f: Filter, text: str) -> bool:
         raise _invalid(f.param, shown, "the regular expression takes too long to "
                        f"evaluate (more than {budget():g} s for the request); "
                        "simplify it") from None
+    except patterns.PatternBusy:
+        raise _busy() from None
+
+
+def _busy() -> ApiError:
+    return ApiError(503, "The server is evaluating as many regular expressions as it "
+                    "allows at once; retry shortly", reason="Busy", headers={"Retry-After": "1"})
+
+
+@contextlib.contextmanager
+def regex_slot(needed: bool) -> Iterator[None]:
+    """Hold an evaluation slot for the whole request when it evaluates regexes
+    (taken before the store's lock); a 503 when none frees up soon."""
+    if not needed:
+        yield
+        return
+    try:
+        slot = patterns.slot()
+        slot.__enter__()
+    except patterns.PatternBusy:
+        raise _busy() from None
+    try:
+        yield
+    finally:
+        slot.__exit__(None, None, None)
+
+
+def uses_regex(filters: Iterable[Filter]) -> bool:
+    return any(f.op == "regex" for f in filters)
 
 
 def holds(f: Filter, value: Any) -> bool:
