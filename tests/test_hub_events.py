@@ -227,3 +227,34 @@ def test_concurrent_changes_are_sent_in_the_order_they_were_stored(
     for worker in range(4):
         own = [n for n in names if n.startswith(f"Club {worker}-")]
         assert own == [f"Club {worker}-{n}" for n in range(10)]
+
+
+def test_regex_queries_wait_for_a_slot_rather_than_lose_events(
+        live_server: str, listener: EventListener) -> None:
+    from sandbox.domain import patterns
+
+    subscribe(live_server, listener.url, "event.customer.name.regex=^Moon")
+    release = threading.Event()
+    taken = threading.Barrier(patterns.limits().slots + 1)
+
+    def hold() -> None:  # every slot taken, as by a flood of regex list requests
+        with patterns.slot(wait=1):
+            taken.wait()
+            release.wait(10)
+
+    holders = [threading.Thread(target=hold) for _ in range(patterns.limits().slots)]
+    for holder in holders:
+        holder.start()
+    taken.wait()
+    try:
+        busy = requests.get(f"{live_server}/customer?name.regex=x", timeout=10)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.json()["reason"] == "Busy"
+        created = requests.post(f"{live_server}/customer", json=MINIMAL, timeout=10).json()
+        assert listener.snapshot() == []  # routing waits for a slot
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join()
+    (got,) = listener.wait_count(1, timeout=10)
+    assert got.body["event"]["customer"]["id"] == created["id"]

@@ -212,18 +212,13 @@ def _busy() -> ApiError:
 def regex_slot(needed: bool) -> Iterator[None]:
     """Hold an evaluation slot for the whole request when it evaluates regexes
     (taken before the store's lock); a 503 when none frees up soon."""
-    if not needed:
+    with contextlib.ExitStack() as stack:
+        if needed:
+            try:
+                stack.enter_context(patterns.slot())
+            except patterns.PatternBusy:
+                raise _busy() from None
         yield
-        return
-    try:
-        slot = patterns.slot()
-        slot.__enter__()
-    except patterns.PatternBusy:
-        raise _busy() from None
-    try:
-        yield
-    finally:
-        slot.__exit__(None, None, None)
 
 
 def uses_regex(filters: Iterable[Filter]) -> bool:

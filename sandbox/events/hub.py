@@ -15,6 +15,7 @@ at once; one more is a 403.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sandbox.domain import query
+from sandbox.domain import patterns, query
 from sandbox.domain.customers import Change
 from sandbox.domain.validation import unknown_attributes, validate
 from sandbox.errors import ApiError, bad_request, not_found
@@ -37,6 +38,8 @@ log = logging.getLogger("sandbox.hub")
 
 #: Stored changes waiting to be routed; beyond, the oldest is dropped (and logged).
 MAX_PENDING_CHANGES = 1000
+#: How long routing waits for a regex evaluation slot held by requests.
+ROUTING_SLOT_WAIT = 30.0
 
 #: Members of a TMF630 v5 ``Hub_FVO`` that v4 does not know; accepted and ignored.
 TOLERATED = frozenset({"@type", "@baseType", "@schemaLocation"})
@@ -193,10 +196,20 @@ class Hub:
         events = events_for(change)
         if not events:
             return
-        for subscription in self.subscriptions():
-            for event in events:
-                if self._receives(subscription, event):
-                    self._dispatcher.enqueue(subscription["id"], subscription["callback"], event)
+        subscriptions = self.subscriptions()
+        # Regex queries take an evaluation slot like a request does; the router may wait
+        # for one (requests are turned away instead), so no event is lost to a busy server.
+        regexes = any(".regex" in str(s.get("query") or "") for s in subscriptions)
+        try:
+            with patterns.slot(ROUTING_SLOT_WAIT) if regexes else contextlib.nullcontext():
+                for subscription in subscriptions:
+                    for event in events:
+                        if self._receives(subscription, event):
+                            self._dispatcher.enqueue(subscription["id"],
+                                                     subscription["callback"], event)
+        except patterns.PatternBusy:
+            log.warning("no regex evaluation slot for %.0f s: the events of a %s change are "
+                        "dropped", ROUTING_SLOT_WAIT, change.kind)
 
     @staticmethod
     def _receives(subscription: Document, event: Document) -> bool:
