@@ -265,3 +265,23 @@ def test_a_full_queue_drops_new_events_and_says_so(
     finally:
         release.set()
     assert [p.body["eventId"] for p in posted] == ["e1", "e2"]
+
+
+def test_many_subscriptions_share_a_bounded_pool_and_keep_their_order() -> None:
+    dispatcher = Dispatcher(DeliverySettings(1, 0.01, (2.0, 5.0), "exact", workers=3), ANY_TARGET)
+    seen_threads: list[int] = []
+    try:
+        with EventListener() as listener:
+            for n in range(5):
+                for sub in range(40):
+                    dispatcher.enqueue(f"s{sub}", f"{listener.url}s{sub}", event(n))
+                    seen_threads.append(dispatcher.threads())
+            posted = listener.wait_count(200, timeout=30)
+    finally:
+        dispatcher.close(timeout=1)
+    assert max(seen_threads) <= 3
+    by_subscription: dict[str, list[str]] = {}
+    for item in posted:
+        by_subscription.setdefault(item.path, []).append(item.body["eventId"])
+    assert len(by_subscription) == 40
+    assert all(ids == ["e0", "e1", "e2", "e3", "e4"] for ids in by_subscription.values())
