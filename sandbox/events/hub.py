@@ -86,7 +86,10 @@ class Hub:
         self._policy = policy
         self._new_id = new_id
         self.max_subscriptions = max_subscriptions
-        self._changes: deque[Change] = deque()
+        #: (sequence, change): a subscription hears only of changes stored after it.
+        self._changes: deque[tuple[int, Change]] = deque()
+        self._sequence = 0
+        self._since: dict[str, int] = {}
         self._routing = threading.Condition()
         self._router: threading.Thread | None = None
         self._closed = False
@@ -125,6 +128,7 @@ class Hub:
                                reason="Too many subscriptions")
             self._repo.insert(subscription)
             self._cache[subscription["id"]] = dict(subscription)
+            self._since[subscription["id"]] = self._sequence
         log.info("subscription %s registered: %s %s", subscription["id"], redact(callback),
                  text)
         return subscription
@@ -140,6 +144,7 @@ class Hub:
             if self._repo.delete(ident) is None:
                 raise not_found("subscription", ident)
             self._cache.pop(ident, None)
+            self._since.pop(ident, None)
         # After the 204 nothing more is sent, not even what was still queued.
         self._dispatcher.cancel(ident)
         log.info("subscription %s removed", ident)
@@ -154,20 +159,16 @@ class Hub:
             if self._closed:
                 return
             if len(self._changes) >= MAX_PENDING_CHANGES:
-                dropped = self._changes.popleft()
+                _, dropped = self._changes.popleft()
                 log.warning("routing is behind: the %s change of %s is dropped", dropped.kind,
                             (dropped.after or dropped.before or {}).get("id"))
-            self._changes.append(change)
+            self._sequence += 1
+            self._changes.append((self._sequence, change))
             if self._router is None:
                 self._router = threading.Thread(target=self._route_all, name="event-router",
                                                 daemon=True)
                 self._router.start()
             self._routing.notify()
-
-    def idle(self) -> bool:
-        """Whether every change observed so far has been routed."""
-        with self._routing:
-            return not self._changes and self._router is None
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop routing: changes not yet routed are dropped."""
@@ -185,18 +186,21 @@ class Hub:
                 if not self._changes or self._closed:
                     self._router = None  # a later change starts a new router
                     return
-                change = self._changes.popleft()
+                sequence, change = self._changes.popleft()
             try:
-                self.route(change)
+                self.route(change, sequence)
             except Exception:  # one bad change must not stop the events of the others
                 log.exception("routing a %s change failed", change.kind)
 
-    def route(self, change: Change) -> None:
-        """Turn ``change`` into events and queue each for the subscriptions it matches."""
+    def route(self, change: Change, sequence: int | None = None) -> None:
+        """Turn ``change`` into events and queue each for the subscriptions it matches
+        (of those registered before the change was stored, when ``sequence`` says when)."""
         events = events_for(change)
         if not events:
             return
-        subscriptions = self.subscriptions()
+        with self._lock:
+            subscriptions = [dict(doc) for ident, doc in self._cache.items()
+                             if sequence is None or self._since.get(ident, 0) < sequence]
         # Regex queries take an evaluation slot like a request does; the router may wait
         # for one (requests are turned away instead), so no event is lost to a busy server.
         regexes = any(".regex" in str(s.get("query") or "") for s in subscriptions)
