@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         name = option.removeprefix("--").replace("-", "_")
         limits.add_argument(option, type=kind, default=getattr(defaults, name),
                             help=help_text + " (default: %(default)s)")
+    limits.add_argument("--connection-limit", type=_positive_int, default=500,
+                        help="open connections waitress serves at once; more wait to be "
+                        "accepted (default: %(default)s)")
+    limits.add_argument("--channel-timeout", type=_positive_int, default=30, metavar="SECONDS",
+                        help="an idle connection is closed after this long, so idle "
+                        "connections cannot hold every slot (default: %(default)s)")
     limits.add_argument("--max-header-bytes", type=_positive_int, default=256 * 1024,
                         help="largest request line plus headers; waitress answers a larger "
                         "one itself with a plain-text 431 (default: %(default)s)")
@@ -167,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             app, host=args.host, port=args.port, threads=args.threads,
             ident="tmf629-sandbox",
             max_request_header_size=args.max_header_bytes,
+            connection_limit=args.connection_limit,
+            channel_timeout=args.channel_timeout,
+            # Idle connections are looked for this often (waitress's default: every 30 s).
+            cleanup_interval=max(1, min(30, args.channel_timeout // 2)),
             # Waitress buffers a body before the app sees it: a little above the app's
             # limit, so the app still answers 413 as JSON, but no gigabyte spools to disk.
             max_request_body_size=args.max_body_bytes + 64 * 1024,

@@ -369,3 +369,17 @@ def test_a_proxied_sandbox_refuses_inward_callbacks(
     assert_healthy(server)
     assert wait_until(lambda: any("Callbacks may target: global (this sandbox is published as "
                                   "https://sandbox.example.com" in line for line in server.output))
+
+
+def test_idle_connections_cannot_hold_the_server(
+        small_server: Callable[..., SandboxProcess]) -> None:
+    server = small_server("--connection-limit", "4", "--channel-timeout", "1")
+    host, port = base_of(server).removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(8)]
+    try:  # every connection slot is taken by a client that sends nothing
+        response = requests.get(server.url, timeout=10)
+        assert response.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+    assert_healthy(server)
