@@ -76,7 +76,9 @@ def test_a_sandbox_on_all_interfaces_refuses_loopback_callbacks() -> None:
                                 timeout=10)
         assert refused.status_code == 400
         assert "a loopback address" in refused.json()["message"]
-        assert any("Callbacks may target: global" in line for line in public.output)
+        # The banner is read by a thread of its own: wait for it rather than race it.
+        assert wait_until(lambda: any("Callbacks may target: global" in line
+                                      for line in public.output))
 
 
 def test_allowed_networks_come_from_the_command_line() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 
 from sandbox import create_app
 from sandbox.events.delivery import DeliverySettings
