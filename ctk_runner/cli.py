@@ -10,7 +10,12 @@ pytest runs hermetically: third-party plugin autoloading is off and
 ``-n auto`` or pytest-randomly cannot split or shuffle the ordered requests.
 
 Exit codes: 0 every assertion passed; 1 at least one failed; 2 configuration
-error, target unreachable, or no verdict could be reached.
+error, target unreachable, interrupted, or no verdict could be reached. With
+``--fail-on new`` and a ``--baseline``, 1 means a new failure, 0 none.
+
+The options for real deployments (auth, TLS, pacing, clean-up, baselines,
+quiet and JSON output) are read by :mod:`ctk_runner.deployment`; the console
+of a run is :mod:`ctk_runner.progress`, which masks every secret.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from ctk_runner import __version__
 from ctk_runner.config import (
@@ -34,7 +41,10 @@ from ctk_runner.config import (
     preflight,
     prepare_report_dir,
 )
+from ctk_runner.deployment import add_deployment_options, deployment_options
+from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
+from ctk_runner.progress import deployment_lines, masked_console
 from ctk_runner.scenarios import COLLECTION_NAME
 
 EXIT_PASSED = 0
@@ -49,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ctk-runner",
         description=f"Run the TM Forum {COLLECTION_NAME} conformance scenarios against a "
         "TMF629 Customer Management API and write certification-style reports.",
-        epilog="Exit codes: 0 all assertions passed, 1 at least one failed, "
-        "2 configuration error or target unreachable.",
+        epilog="Exit codes: 0 all assertions passed, 1 at least one failed (with --fail-on "
+        "new: at least one failure new since --baseline), 2 configuration error, target "
+        "unreachable or run interrupted.",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target-url", metavar="URL",
@@ -75,11 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=PROFILES, default="ctk",
                         help="ctk (default): the official kit's verdict, value mismatches are "
                         "warnings; strict: they fail, plus checks the kit lacks")
+    parser.add_argument("--kit", choices=(*BUILDS, "all"), default=DEFAULT_BUILD,
+                        help="the build of the kit: certified (default; the certification "
+                        "report's 15 requests), published (TM Forum's published collection: "
+                        "10 requests with a PATCH), all (both, one verdict and one report "
+                        "directory each)")
     parser.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                         help="directory for report.html, report.json, junit.xml "
                         f"(default ./{DEFAULT_REPORT_DIR})")
-    parser.add_argument("--cleanup", action="store_true",
-                        help="delete the customers the run created")
+    parser.add_argument("--cleanup", action="store_const", const=True, default=None,
+                        help="delete the customers the run created (the default)")
     events = parser.add_argument_group(
         "notifications (folder NT1: runs in the strict profile, or alone with --notifications)")
     events.add_argument("--notifications", action="store_true",
@@ -95,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for each expected event (default 10)")
     events.add_argument("--quiet-period", type=float, metavar="SECONDS",
                         help="how long to watch for events after unregistering (default 2)")
+    add_deployment_options(parser)
     parser.add_argument("--version", action="version", version=f"ctk-runner {__version__}")
     return parser
 
@@ -118,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload_files=args.payload,
             config_file=args.config,
             profile=args.profile,
+            kit=DEFAULT_BUILD if args.kit == "all" else args.kit,
             report_dir=args.report_dir,
             cleanup=args.cleanup,
             notifications=args.notifications,
@@ -125,11 +143,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen=args.listen,
             event_timeout=args.event_timeout,
             quiet_period=args.quiet_period,
+            deployment=deployment_options(args),
         )
+        baseline = _read_baseline(settings)
+        if args.kit != "all" and baseline is not None and _build_of(baseline) != settings.kit:
+            raise ConfigError(f"the baseline is a report of the {_build_of(baseline)} build; "
+                              f"this run is of the {settings.kit} build")
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    with masked_console(settings.deployment.runtime.secrets):
+        try:
+            return _main(args, settings, baseline)
+        except KeyboardInterrupt:
+            _error("interrupted (Ctrl-C)")
+            return EXIT_ERROR
 
+
+def _main(args: argparse.Namespace, settings: Settings, baseline: dict[str, Any] | None) -> int:
     with contextlib.ExitStack() as stack:
         if args.sandbox:
             try:
@@ -142,9 +173,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             prepare_report_dir(settings)
         except ConfigError as exc:
             _error(str(exc))
+            if settings.deployment.json_summary:
+                from ctk_runner.progress import write_json_summary
+
+                # CI reads a verdict even when there is none to give.
+                write_json_summary(settings.deployment.json_summary, {
+                    "verdict": "error", "exitCode": EXIT_ERROR, "message": str(exc)})
             return EXIT_ERROR
-        return _run(settings)
+        if args.kit != "all":
+            return _run(settings, baseline)
+        # A baseline is one build's report: it is compared with the run of that build only.
+        compared = _build_of(baseline)
+        codes = [_run(_for_build(settings, build), baseline if build == compared else None)
+                 for build in BUILDS]
+        return max(codes)
     raise AssertionError("unreachable")  # pragma: no cover  (ExitStack swallows nothing)
+
+
+def _build_of(report: dict[str, Any] | None) -> str | None:
+    """The kit build a report.json was made with (reports before builds: the default)."""
+    if report is None:
+        return None
+    run = report.get("run")
+    build = run.get("build") if isinstance(run, dict) else None
+    return build if isinstance(build, str) else DEFAULT_BUILD
+
+
+def _for_build(settings: Settings, build: str) -> Settings:
+    """One build of ``--kit all``: its own report directory under the one given."""
+    report_dir = settings.report_dir / build if settings.report_dir is not None else None
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(settings, kit=build, report_dir=report_dir)
 
 
 @contextlib.contextmanager
@@ -163,34 +223,94 @@ def _sandbox(settings: Settings) -> Iterator[Settings]:
         sandbox.stop()
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
     import pytest
 
     from ctk_runner.plugin import CtkPlugin
+    from ctk_runner.progress import Progress, expected_requests
     from ctk_runner.report.console import summary
 
-    plugin = CtkPlugin(settings, quiet=True, print_summary=False)
-    print(f"{COLLECTION_NAME} against {settings.target_url} ({settings.profile} profile)",
-          flush=True)
+    deployment = settings.deployment
+    to_stdout = deployment.json_summary == "-"
+    console = Progress(quiet=deployment.quiet or to_stdout, total=expected_requests(settings),
+                       stream=sys.stderr if to_stdout else None)
+    plugin = CtkPlugin(settings, quiet=True, print_summary=False, echo=console.line)
+    plugin.run.listeners.append(console)
+    console.line(f"{COLLECTION_NAME}, {settings.kit} build, against {settings.target_url} "
+                 f"({settings.profile} profile)")
     suite_dir = str(resources.files("ctk_runner.suite"))
     args = [
         "-qq", "--tb=no", "-rN", "--assert=plain", "-o", "console_output_style=classic",
         "-p", "no:cacheprovider", "-p", "no:warnings",
+        # No capture: request lines are printed as each request is evaluated.
+        "--capture=no",
         # Block the entry-point copy of the plugin, load the module explicitly.
         "-p", "no:ctk_runner", "-p", "ctk_runner.plugin",
         "-c", os.devnull, "--rootdir", suite_dir,
         "--pyargs", "ctk_runner.suite",
     ]
+    if console.quiet:
+        # Not even pytest's own blank line; its terminal's options go with it.
+        args = ["-p", "no:terminal", "--assert=plain", *args[6:]]
     with _hermetic_environment():
         code = pytest.main(args, plugins=[plugin])
     run = plugin.run
-    if run.executions:
-        for line in summary(run, plugin.reports):
-            print(line)
-    if int(code) not in (0, 1) or len(run.executions) == 0:
-        _error(f"the scenario suite did not complete (pytest exit code {int(code)})")
-        return EXIT_ERROR
-    return EXIT_FAILED if run.failed else EXIT_PASSED
+    lines = summary(run, plugin.reports) if run.executions else []
+    console.summary(lines[:-1])
+    verdict = lines[-1:]
+    if int(code) == int(pytest.ExitCode.INTERRUPTED):
+        outcome, message = EXIT_ERROR, "interrupted (Ctrl-C): no verdict"
+    elif int(code) not in (0, 1) or len(run.executions) == 0:
+        outcome = EXIT_ERROR
+        message = f"the scenario suite did not complete (pytest exit code {int(code)})"
+    else:
+        outcome, message = (EXIT_FAILED if run.failed else EXIT_PASSED), ""
+    diff = None
+    if baseline is not None and outcome != EXIT_ERROR and settings.report_dir is not None:
+        diff, diff_lines = _compare(settings, baseline, plugin.reports)
+        console.summary(diff_lines)
+        if deployment.fail_on == "new":
+            outcome = EXIT_FAILED if diff.new_failures() else EXIT_PASSED
+            verdict.append(f"Gate (--fail-on new): {'FAILED' if outcome else 'PASSED'} - "
+                           f"{len(diff.new_failures())} new failures since the baseline")
+    for line in deployment_lines(settings):
+        console.line(line)
+    if message:
+        console.close()
+        _error(message)
+    for line in verdict:
+        console.verdict(line)
+    if deployment.json_summary:
+        from ctk_runner.progress import json_summary, write_json_summary
+
+        write_json_summary(deployment.json_summary, json_summary(
+            settings, run, outcome, plugin.reports, diff))
+    return outcome
+
+
+def _read_baseline(settings: Settings) -> dict[str, Any] | None:
+    from ctk_runner.baseline import read_report
+
+    if settings.deployment.baseline is None:
+        return None
+    try:
+        return read_report(settings.deployment.baseline)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _compare(settings: Settings, baseline: dict[str, Any],
+             reports: dict[str, Path]) -> tuple[Any, list[str]]:
+    from ctk_runner.baseline import compare, console_lines, read_report
+    from ctk_runner.report import diff as diff_report
+
+    assert settings.report_dir is not None and settings.deployment.baseline is not None
+    current = read_report(reports["json"])
+    diff = compare(baseline, current, settings.deployment.latency_tolerance,
+                   str(settings.deployment.baseline))
+    written = diff_report.write(diff, settings.report_dir)
+    reports.update(written)
+    return diff, [*console_lines(diff), "Diff: " + ", ".join(str(p) for p in written.values())]
 
 
 @contextlib.contextmanager

@@ -6,6 +6,12 @@ are added on top, so an ``Authorization`` token reaches every request. Each
 reply records its wall-clock time (headers *and* body, like Newman) and its
 body size, and transport problems become a one-sentence ``error`` instead of
 an exception, so a dead target is reported, not crashed on.
+
+For real deployments the session also carries the run's credentials
+(:mod:`ctk_runner.auth`: a 401 makes a refreshable token be fetched again and
+the request sent once more), client certificate and CA bundle, and its
+:mod:`~ctk_runner.pacing` (rate, 429/503 retries); ``observers`` see every
+final reply (the clean-up records created customers there).
 """
 
 from __future__ import annotations
@@ -13,13 +19,17 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
+
+if TYPE_CHECKING:
+    from ctk_runner.auth import Authenticator
+    from ctk_runner.pacing import Pacing
 
 KIT_HEADERS: dict[str, str] = {
     "Accept": "application/json",
@@ -59,11 +69,21 @@ class Client:
         headers: Mapping[str, str] | None = None,
         *,
         timeout: float = 30.0,
-        verify: bool = True,
+        verify: bool | str = True,
+        auth: Authenticator | None = None,
+        cert: tuple[str, str] | str | None = None,
+        pacing: Pacing | None = None,
+        observers: Sequence[Callable[[Reply], None]] = (),
     ) -> None:
         self.timeout = timeout
         self.verify = verify
+        self.auth = auth
+        self.pacing = pacing
+        self.observers = list(observers)
         self.session = requests.Session()
+        # One pooled keep-alive connection per host for the whole run.
+        self.session.auth = auth
+        self.session.cert = cert
         # No environment proxies or .netrc: the target is what the user named.
         self.session.trust_env = False
         self.session.headers.clear()
@@ -81,7 +101,33 @@ class Client:
     ) -> Reply:
         request_headers = {str(k): str(v) for k, v in self.session.headers.items()}
         request_headers.update(headers or {})
-        reply = Reply(method, url, request_headers, body)
+        if self.auth is not None:
+            request_headers["Authorization"] = "***"
+        attempt = 0
+        refreshed = False
+        while True:
+            if self.pacing is not None:
+                self.pacing.wait_turn()
+            reply = self._send_once(method, url, body, timeout, headers, request_headers)
+            if (reply.status == 401 and not refreshed and self.auth is not None
+                    and self.auth.refresh()):
+                refreshed = True  # an expired or revoked token: fetch one, try once more
+                continue
+            delay = None if self.pacing is None else self.pacing.retry_delay(
+                method, url, reply.status, reply.header("Retry-After"), attempt)
+            if delay is None:
+                break
+            assert self.pacing is not None
+            self.pacing.sleep(delay)
+            attempt += 1
+        for observer in self.observers:
+            observer(reply)
+        return reply
+
+    def _send_once(self, method: str, url: str, body: str | None, timeout: float | None,
+                   headers: Mapping[str, str] | None,
+                   request_headers: dict[str, str]) -> Reply:
+        reply = Reply(method, url, dict(request_headers), body)
         started = time.perf_counter()
         try:
             with warnings.catch_warnings():
@@ -120,10 +166,15 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> str:
     parts = urlsplit(url)
     where = parts.netloc or url
     text = _chain_text(exc)
+    from ctk_runner.auth import AuthProblem
+
+    if isinstance(exc, AuthProblem):
+        return str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return (
             f"the TLS handshake with {where} failed ({_last_line(text)}); "
-            "use --insecure to skip certificate verification"
+            "give the private CA with --ca-bundle, a client certificate with --cert/--key, "
+            "or skip verification with --insecure"
         )
     if isinstance(exc, requests.Timeout):
         return f"{where} did not answer within {timeout:g} s"
@@ -131,6 +182,8 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> str:
         lowered = text.lower()
         if "refused" in lowered:
             return f"nothing is listening at {where} (connection refused)"
+        if "reset" in lowered or "aborted" in lowered or "without response" in lowered:
+            return f"{where} closed the connection without answering (connection reset)"
         if any(s in lowered for s in ("name or service", "nodename", "resolve", "getaddrinfo")):
             return f"the host name {parts.hostname} could not be resolved"
         return f"could not connect to {where} ({_last_line(text)})"

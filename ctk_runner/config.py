@@ -6,6 +6,10 @@ from the TM Forum kit's own ``config.json`` (``url``, ``headers``,
 can get wrong ends in :class:`ConfigError` carrying one sentence, which the
 CLI prints and turns into exit code 2: a configuration problem is never a
 verdict about the target, and never a traceback.
+
+The options for real deployments (auth, TLS, pacing, clean-up, baselines)
+are merged in :mod:`ctk_runner.deployment`, also from the config file's
+``"ctk-runner"`` object, and travel as ``Settings.deployment``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ctk_runner.cleanup import tag_payload
 from ctk_runner.client import Client, decode_json
+from ctk_runner.deployment import CONFIG_SECTION, Deployment, build_deployment
+from ctk_runner.kit.builds import BUILDS
 from ctk_runner.model import PROFILES, Profile
 
 DEFAULT_TIMEOUT = 30.0
@@ -56,6 +63,8 @@ class Settings:
     verify: bool = True
     payloads: tuple[dict[str, Any], dict[str, Any]] = _FALLBACK_PAYLOADS
     profile: Profile = "ctk"
+    #: The build of the kit to run (:data:`ctk_runner.kit.builds.BUILDS`).
+    kit: str = "certified"
     report_dir: Path | None = Path(DEFAULT_REPORT_DIR)
     cleanup: bool = False
     #: Run only the notifications folder (NT1); the strict profile runs it after the kit.
@@ -67,9 +76,14 @@ class Settings:
     #: Seconds to wait for each expected event, then to watch for unexpected ones.
     event_timeout: float = DEFAULT_EVENT_TIMEOUT
     quiet_period: float = DEFAULT_QUIET_PERIOD
+    #: Auth, TLS, pacing, clean-up and reporting options for real deployments.
+    deployment: Deployment = field(default_factory=Deployment)
 
     def client(self) -> Client:
-        return Client(self.headers, timeout=self.timeout, verify=self.verify)
+        d, runtime = self.deployment, self.deployment.runtime
+        return Client(self.headers, timeout=self.timeout, verify=d.verify(self.verify),
+                      auth=runtime.authenticator, cert=d.cert, pacing=runtime.pacing,
+                      observers=[runtime.tracker(self.target_url)])
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class KitConfig:
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     payload: dict[str, Any] | None = None
+    #: The ``"ctk-runner"`` object: options of :mod:`ctk_runner.deployment`.
+    runner: dict[str, Any] = field(default_factory=dict)
 
 
 def normalise_root(url: str) -> str:
@@ -141,7 +157,10 @@ def load_kit_config(path: str | Path) -> KitConfig:
         raise ConfigError(
             f"the config file {path} has a Customer POST payload that is not an object"
         )
-    return KitConfig(url, headers, dict(payload) if payload is not None else None)
+    runner = data.get(CONFIG_SECTION) or {}
+    if not isinstance(runner, Mapping):
+        raise ConfigError(f"the config file {path} has a {CONFIG_SECTION!r} that is not an object")
+    return KitConfig(url, headers, dict(payload) if payload is not None else None, dict(runner))
 
 
 def load_payload(path: str | Path) -> dict[str, Any]:
@@ -189,28 +208,47 @@ def build_settings(
     payload_files: Sequence[str] = (),
     config_file: str | None = None,
     profile: str = "ctk",
+    kit: str = "certified",
     report_dir: str | Path | None = DEFAULT_REPORT_DIR,
-    cleanup: bool = False,
+    cleanup: bool | None = False,
     notifications: bool = False,
     callback_url: str | None = None,
     listen: str | None = None,
     event_timeout: float | None = None,
     quiet_period: float | None = None,
+    deployment: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge command line and kit config into validated :class:`Settings`."""
-    kit = load_kit_config(config_file) if config_file else KitConfig()
-    url = target_url or kit.url
+    """Merge command line and kit config into validated :class:`Settings`.
+
+    ``deployment`` holds the command line's options of :mod:`ctk_runner.deployment`
+    (None values: not given); ``cleanup=None`` means on unless ``keep-data``.
+    """
+    kit_config = load_kit_config(config_file) if config_file else KitConfig()
+    url = target_url or kit_config.url
     if not url:
         raise ConfigError("no target: give --target-url URL (or a --config with a 'url')")
     if profile not in PROFILES:
         raise ConfigError(f"the profile {profile!r} is unknown; use one of {', '.join(PROFILES)}")
+    if kit not in BUILDS:
+        raise ConfigError(f"the kit build {kit!r} is unknown; use one of {', '.join(BUILDS)}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout:g}")
+    try:
+        chosen = build_deployment(deployment or {}, kit_config.runner,
+                                  timeout=timeout or DEFAULT_TIMEOUT, verify=not insecure)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cleanup and chosen.keep_data:
+        raise ConfigError("give either --cleanup or --keep-data, not both")
+    if timeout is None:
+        timeout = chosen.timeout
 
-    merged = dict(kit.headers)
+    merged = dict(kit_config.headers)
     for text in headers:
         name, value = parse_header(text)
         merged[name] = value
+    for name, value in merged.items():
+        chosen.runtime.secrets.add_header(name, value)
 
     payloads: tuple[dict[str, Any], dict[str, Any]]
     origins: tuple[str, str]
@@ -221,15 +259,18 @@ def build_settings(
         second = load_payload(payload_files[-1])
         payloads = (first, second)
         origins = (f"the payload file {payload_files[0]}", f"the payload file {payload_files[-1]}")
-    elif kit.payload is not None:
+    elif kit_config.payload is not None:
         # The kit posts its single configured payload for both customers.
-        payloads = (kit.payload, copy.deepcopy(kit.payload))
+        payloads = (kit_config.payload, copy.deepcopy(kit_config.payload))
         origins = (f"the Customer POST payload of {config_file}",) * 2
     else:
         payloads = default_payloads()
         origins = ("the default payload CU01", "the default payload CU02")
     for payload, origin in zip(payloads, origins, strict=True):
         validate_payload(payload, origin)
+    if chosen.tag:
+        payloads = (tag_payload(payloads[0], chosen.run_id),
+                    tag_payload(payloads[1], chosen.run_id))
 
     return Settings(
         target_url=normalise_root(url),
@@ -238,10 +279,12 @@ def build_settings(
         verify=not insecure,
         payloads=payloads,
         profile=profile,  # narrowed to Profile by the PROFILES check above
+        kit=kit,
         report_dir=Path(report_dir) if report_dir is not None else None,
-        cleanup=cleanup,
+        cleanup=cleanup if cleanup is not None else not chosen.keep_data,
         **notification_settings(notifications, callback_url, listen, event_timeout,
                                 quiet_period),
+        deployment=chosen,
     )
 
 
@@ -287,7 +330,7 @@ def preflight(settings: Settings, client: Client | None = None) -> None:
     if reply.status in (401, 403):
         raise TargetUnreachable(
             f"The target {root} refused access to {url} ({status}); "
-            "pass credentials with --header 'Authorization: ...'."
+            "pass credentials with --auth (or --header 'Authorization: ...')."
         )
     if reply.status in (404, 405, 410):
         raise TargetUnreachable(
@@ -307,7 +350,7 @@ def notification_settings(
     event_timeout: float | None, quiet_period: float | None,
 ) -> dict[str, Any]:
     """Check the options of the notifications folder (NT1)."""
-    from ctk_runner.listener import parse_address
+    from ctk_runner.notifications.listener import parse_address
 
     if callback_url is not None:
         parts = urlsplit(callback_url.strip())

@@ -30,8 +30,8 @@ PROFILES: tuple[Profile, ...] = ("ctk", "strict")
 AssertionKind = Literal["kit", "value", "strict"]
 Outcome = Literal["passed", "failed", "warning"]
 
-#: Names of the assertions recorded when a body is not the JSON the kit reads.
-SCRIPT_ERROR_PREFIX = "Response body is a JSON "
+#: The name a test script that stopped is listed under among the failures.
+SCRIPT_ERROR = "Test script error"
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class AssertionGroup:
     failed: int = 0
     warnings: int = 0
     messages: list[str] = field(default_factory=list)
+    kind: AssertionKind = "kit"
 
 
 @dataclass
@@ -79,6 +80,8 @@ class Execution:
     size: int = 0
     #: Set when no response arrived (connection refused, timeout, TLS ...).
     error: str | None = None
+    #: Why the kit's test script stopped (Newman counts a failed test script).
+    script_error: str | None = None
     assertions: list[Assertion] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
@@ -93,7 +96,8 @@ class Execution:
         """Group assertions by name in order of first appearance, like Newman."""
         groups: dict[str, AssertionGroup] = {}
         for assertion, outcome in self.outcomes(profile):
-            group = groups.setdefault(assertion.name, AssertionGroup(assertion.name))
+            group = groups.setdefault(assertion.name,
+                                      AssertionGroup(assertion.name, kind=assertion.kind))
             if outcome == "failed":
                 group.failed += 1
             else:
@@ -105,14 +109,14 @@ class Execution:
                 group.messages.append(assertion.message)
         return list(groups.values())
 
-    def failed(self, profile: Profile) -> bool:
-        return self.error is not None or self.count(profile, "failed") > 0
-
     @property
-    def script_error(self) -> bool:
-        """Whether the kit's test script would have thrown (body not the JSON it reads)."""
-        return any(a.name.startswith(SCRIPT_ERROR_PREFIX) and not a.passed
-                   for a in self.assertions)
+    def error_response(self) -> bool:
+        """Whether the response is an HTTP error, so its checks ran on an error body."""
+        return self.status is not None and self.status >= 400
+
+    def failed(self, profile: Profile) -> bool:
+        return (self.error is not None or self.script_error is not None
+                or self.count(profile, "failed") > 0)
 
 
 @dataclass
@@ -133,6 +137,7 @@ class Problem:
     execution: Execution
     name: str
     message: str
+    kind: AssertionKind | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ class Run:
     target: str
     profile: Profile
     collection: str = COLLECTION_NAME
+    #: The build of the kit that ran (``certified`` or ``published``).
+    build: str = "certified"
     started: float = field(default_factory=time.time)
     finished: float | None = None
     executions: list[Execution] = field(default_factory=list)
@@ -178,7 +185,8 @@ class Run:
             "prerequestScripts": Stat(0, 0),
             # Every request counts as one test script in the kit's report, even
             # the fields= requests whose script is empty.
-            "testScripts": Stat(count, sum(1 for e in self.executions if e.script_error)),
+            "testScripts": Stat(count, sum(1 for e in self.executions
+                                           if e.script_error is not None)),
             "assertions": Stat(
                 sum(len(e.assertions) for e in self.executions),
                 sum(e.count(self.profile, "failed") for e in self.executions),
@@ -216,9 +224,12 @@ class Run:
         for execution in self.executions:
             if outcome == "failed" and execution.error:
                 found.append(Problem(execution, "Request error", execution.error))
+            if outcome == "failed" and execution.script_error:
+                found.append(Problem(execution, SCRIPT_ERROR, execution.script_error))
             for assertion, actual in execution.outcomes(self.profile):
                 if actual == outcome:
-                    found.append(Problem(execution, assertion.name, assertion.message))
+                    found.append(Problem(execution, assertion.name, assertion.message,
+                                         assertion.kind))
         return found
 
     def by_folder(self) -> dict[str, list[Execution]]:
@@ -255,6 +266,8 @@ def failure_lines(executions: Iterable[Execution], profile: Profile) -> list[str
         where = f"{execution.method} {execution.url}"
         if execution.error:
             lines.append(f"{where}: {execution.error}")
+        if execution.script_error:
+            lines.append(f"{where}: {SCRIPT_ERROR}: {execution.script_error}")
         for group in execution.groups(profile):
             if group.failed:
                 reason = f" ({group.messages[0]})" if group.messages else ""

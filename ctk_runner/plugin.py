@@ -20,12 +20,13 @@ this module then sees it in the config stash and does nothing more.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ctk_runner.cleanup import delete_created
 from ctk_runner.config import (
     DEFAULT_REPORT_DIR,
     ConfigError,
@@ -35,15 +36,20 @@ from ctk_runner.config import (
     preflight,
     prepare_report_dir,
 )
+from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
 from ctk_runner.report import write_reports
 from ctk_runner.report.console import ConsoleReporter, summary
+from ctk_runner.report.deployment import finish_reports
 from ctk_runner.runner import CtkSession
 
 PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
 
-#: Attribute the suite's tests carry: their request number in the kit.
+#: Attribute a suite test outside the kit carries: its request number (X1: 16 on).
 REQUEST_ATTRIBUTE = "ctk_request"
+
+#: The parameter of the kit's test: the build's request (its number orders the run).
+REQUEST_PARAMETER = "kit_request"
 
 #: Attribute of a suite test outside the kit: its folder code (e.g. ``NT1``).
 FOLDER_ATTRIBUTE = "ctk_folder"
@@ -66,6 +72,7 @@ class CtkPlugin:
         sandbox: Any = None,
         quiet: bool = False,
         print_summary: bool = True,
+        echo: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.session = CtkSession(settings)
@@ -77,8 +84,9 @@ class CtkPlugin:
         self.config: pytest.Config | None = None
         # Progress lines are produced as the run emits events (inside a test,
         # where output is captured) and printed once the test has reported.
+        # With ``echo`` (the CLI, which runs pytest without capture) they go out at once.
         self._pending: list[str] = []
-        self.session.run.listeners.append(ConsoleReporter(self._pending.append))
+        self.session.run.listeners.append(ConsoleReporter(echo or self._pending.append))
 
     @property
     def run(self) -> Any:
@@ -93,7 +101,7 @@ class CtkPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        # The 15 requests share held values, so they must run in kit order even
+        # The kit's requests share held values, so they must run in kit order even
         # when a plugin such as pytest-randomly shuffled the collection.
         slots = [i for i, item in enumerate(items) if _request_number(item) is not None]
         ordered = sorted((items[i] for i in slots), key=lambda it: _request_number(it) or 0)
@@ -124,13 +132,22 @@ class CtkPlugin:
         self._pending.clear()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Also after a failure or Ctrl-C: pytest calls this hook in its ``finally``.
+        if self.settings.cleanup:
+            self.run.cleanup = self._delete_created()
         if not self.run.executions:
             return  # nothing ran (deselected, or collection failed): no report to write
-        if self.settings.cleanup:
-            self.session.cleanup()
         self.run.finish()
         if self.settings.report_dir is not None:
             self.reports = write_reports(self.run, self.settings.report_dir)
+            finish_reports(self.reports, self.run, self.settings.deployment)
+
+    def _delete_created(self) -> Any:
+        deployment = self.settings.deployment
+        labels = {str(values.get("id")): subject for subject, values in self.session.held.items()}
+        return delete_created(self.session.client,
+                              deployment.runtime.tracker(self.settings.target_url), labels,
+                              deployment.run_id if deployment.tag else None)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.print_summary and self.run.executions:
@@ -150,6 +167,9 @@ class CtkPlugin:
 
 
 def _request_number(item: pytest.Item) -> int | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and REQUEST_PARAMETER in callspec.params:
+        return int(callspec.params[REQUEST_PARAMETER].number)
     function = getattr(item, "function", None)
     return getattr(function, REQUEST_ATTRIBUTE, None)
 
@@ -190,6 +210,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the TM Forum kit's config.json (url, headers, payloads)")
     group.addoption("--ctk-profile", choices=PROFILES, default="ctk",
                     help="ctk: the kit's verdict; strict: value checks fail, extra checks")
+    group.addoption("--ctk-kit", choices=BUILDS, default=DEFAULT_BUILD,
+                    help="the build of the kit: certified (the report's 15 requests) or "
+                    "published (TM Forum's collection: 10 requests with a PATCH)")
     group.addoption("--ctk-report-dir", metavar="DIR", default=DEFAULT_REPORT_DIR,
                     help="where report.html, report.json and junit.xml go")
     group.addoption("--ctk-cleanup", action="store_true", default=False,
@@ -235,6 +258,7 @@ def pytest_configure(config: pytest.Config) -> None:
             payload_files=option.ctk_payload,
             config_file=option.ctk_config,
             profile=option.ctk_profile,
+            kit=option.ctk_kit,
             report_dir=option.ctk_report_dir,
             cleanup=option.ctk_cleanup,
             notifications=option.ctk_notifications,

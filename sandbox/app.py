@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sandbox import events, http, postgres
 from sandbox.api import CUSTOMERS, admin, customer, hub, listener
 from sandbox.config import API_PREFIX, Config
+from sandbox.domain import patterns
 from sandbox.domain.customers import CustomerService
 from sandbox.repository import Database
 from sandbox.seed import seed_once
@@ -19,15 +19,20 @@ from sandbox.storage import open_database
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the sandbox app; ``config`` is a :class:`Config` or overrides of its defaults."""
     settings = config if isinstance(config, Config) else Config().with_overrides(config)
-    app = Flask(__name__)
+    # No static folder: /static//x would be one more non-JSON answer.
+    app = Flask(__name__, static_folder=None)
     app.config.update(SANDBOX=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    # Werkzeug rewrites the request from X-Forwarded-Proto/Host, so hrefs
-    # built from request.host_url are the ones the client can reach.
-    hops = settings.trusted_proxy_hops
-    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-        app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
-    )
+    # "//" must not be merged into a 308 redirect with an HTML body: it is a 404.
+    app.url_map.merge_slashes = False
+    # Behind a trusted proxy Werkzeug rewrites the request from X-Forwarded-Proto/Host,
+    # so hrefs built from request.host_url are the ones the client can reach.
+    app.wsgi_app = http.TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, settings.trusted_proxies)
+    patterns.configure(patterns.PatternLimits(
+        max_length=settings.regex_max_length, max_repeat=settings.regex_max_repeat,
+        max_expansion=settings.regex_max_expansion, budget_seconds=settings.regex_budget,
+        slots=settings.regex_slots, cache_size=settings.regex_cache_size))
 
     # PostgreSQL seeds under an advisory lock: processes starting together seed once.
     db: Database = (postgres.open_store(settings.db_path, settings.seed_file)
@@ -60,6 +65,15 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
             "name": "TMF629 Customer Management",
             "version": "4.0.0",
             "resources": {"customer": f"{base}/customer", "hub": f"{base}/hub"},
+        })
+
+    @app.get("/")
+    def roots() -> Response:
+        base = http.api_base_url()
+        return http.json_response({
+            "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base}],
+            "admin": [f"{base.removesuffix(API_PREFIX)}/admin/deliveries",
+                      f"{base.removesuffix(API_PREFIX)}/admin/received-events"],
         })
 
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 from waitress.server import create_server
 
@@ -19,6 +21,39 @@ from sandbox.events.safety import parse_network
 from sandbox.postgres import command as migrate_command
 from sandbox.seed import SeedError
 from sandbox.storage import StoreCorruptError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+#: Every limit an anonymous client meets: option (= Config field), type, help.
+LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
+    ("--max-json-depth", _positive_int, "deepest nesting of arrays/objects in a JSON body"),
+    ("--max-number-length", _positive_int, "longest number literal in a JSON body"),
+    ("--max-query-params", _positive_int, "most query parameters in one request"),
+    ("--max-query-bytes", _positive_int, "longest query string, in bytes"),
+    ("--regex-max-length", _positive_int, "longest .regex pattern"),
+    ("--regex-max-repeat", _positive_int, "largest repetition count ({n}) in a pattern"),
+    ("--regex-max-expansion", _positive_int, "largest compiled size of a pattern, counted "
+     "repetitions multiplied out"),
+    ("--regex-budget", _positive_float, "seconds of regex matching per request"),
+    ("--regex-slots", _positive_int, "regex evaluations running at once, server-wide"),
+    ("--regex-cache-size", _positive_int, "compiled patterns kept"),
+    ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
+    ("--delivery-workers", _positive_int, "threads delivering events"),
+    ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,13 +84,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "capped to it (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=8,
                         help="worker threads (default: %(default)s)")
+    parser.add_argument("--trusted-proxy", action="append", default=None, type=_proxy,
+                        metavar="CIDR",
+                        help="address or network of a reverse proxy whose X-Forwarded-* "
+                        "headers are believed, repeatable (default: none; the headers are "
+                        "ignored)")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    limits = parser.add_argument_group("limits (see README, Limits and safety)")
+    defaults = Config()
+    for option, kind, help_text in LIMIT_OPTIONS:
+        name = option.removeprefix("--").replace("-", "_")
+        limits.add_argument(option, type=kind, default=getattr(defaults, name),
+                            help=help_text + " (default: %(default)s)")
+    limits.add_argument("--connection-limit", type=_positive_int, default=500,
+                        help="open connections waitress serves at once; more wait to be "
+                        "accepted (default: %(default)s)")
+    limits.add_argument("--channel-timeout", type=_positive_int, default=30, metavar="SECONDS",
+                        help="an idle connection is closed after this long, so idle "
+                        "connections cannot hold every slot (default: %(default)s)")
+    limits.add_argument("--max-header-bytes", type=_positive_int, default=256 * 1024,
+                        help="largest request line plus headers; waitress answers a larger "
+                        "one itself with a plain-text 431 (default: %(default)s)")
     notify = parser.add_argument_group("notifications (POST /hub)")
     notify.add_argument("--allow-callback-network", action="append", default=None,
                         type=_network, metavar="CIDR",
                         help="a network callbacks may target, repeatable; 'global' means every "
-                        "public address (default: any target when --host is loopback, else "
-                        "public addresses only)")
+                        "public address (default: any target when --host is loopback and no "
+                        "--public-url is given, else public addresses only)")
     notify.add_argument("--callback-mode", choices=CALLBACK_MODES, default="listener",
                         help="listener: POST to <callback>/listener/<eventName> (the spec's "
                         "client listener paths); exact: to the callback URL itself "
@@ -71,19 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _proxy(text: str) -> str:
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address or network") from None
+    return text.strip()
+
+
 def _network(text: str) -> str:
     try:
         parse_network(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -112,12 +168,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         delivery_attempts=args.delivery_attempts,
         delivery_backoff=args.delivery_backoff,
         delivery_timeout=(min(3.0, args.delivery_timeout), args.delivery_timeout),
+        trusted_proxies=tuple(args.trusted_proxy or ()),
+        **{option.removeprefix("--").replace("-", "_"):
+           getattr(args, option.removeprefix("--").replace("-", "_"))
+           for option, _, _ in LIMIT_OPTIONS},
     )
     try:
         app = create_app(config)
         server = create_server(
             app, host=args.host, port=args.port, threads=args.threads,
             ident="tmf629-sandbox",
+            max_request_header_size=args.max_header_bytes,
+            connection_limit=args.connection_limit,
+            channel_timeout=args.channel_timeout,
+            # Idle connections are looked for this often (waitress's default: every 30 s).
+            cleanup_interval=max(1, min(30, args.channel_timeout // 2)),
+            # Waitress buffers a body before the app sees it: a little above the app's
+            # limit, so the app still answers 413 as JSON, but no gigabyte spools to disk.
+            max_request_body_size=args.max_body_bytes + 64 * 1024,
             # The app applies X-Forwarded-* itself (ProxyFix); waitress would
             # otherwise strip them before the app sees them.
             clear_untrusted_proxy_headers=False,
@@ -132,9 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Public URL: {args.public_url}", flush=True)
     notifications = app.extensions[events.EXTENSION]
     policy = notifications.policy
-    print(f"Callbacks may target: {policy.describe()}"
-          + (" (the sandbox listens on loopback only)" if policy.allows_everything else ""),
-          flush=True)
+    print(f"Callbacks may target: {policy.describe()} ({policy.explanation})", flush=True)
+    if args.trusted_proxy:
+        print(f"X-Forwarded-* believed from: {', '.join(args.trusted_proxy)}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -21,9 +21,23 @@ class Config:
     seed_file: str | None = field(default_factory=default_seed_file)
     public_url: str | None = None
     max_body_bytes: int = 1024 * 1024
-    trusted_proxy_hops: int = 1
+    #: Addresses/CIDRs whose X-Forwarded-* headers are believed (one proxy hop).
+    trusted_proxies: tuple[str, ...] = ()
     #: Largest page a list returns; a bigger or absent ``limit`` is capped to it.
     max_limit: int = 1000
+    # -- limits on what one anonymous request may cost (README "Limits and safety") --
+    max_json_depth: int = 64
+    max_number_length: int = 100
+    max_query_params: int = 100
+    max_query_bytes: int = 16 * 1024
+    regex_max_length: int = 256
+    regex_max_repeat: int = 1000
+    regex_max_expansion: int = 10_000
+    #: Seconds of regex matching one request (or one event's routing) may spend.
+    regex_budget: float = 0.5
+    #: Regex evaluations running at once in the whole server.
+    regex_slots: int = 2
+    regex_cache_size: int = 128
     # -- notifications (sandbox.events) --
     #: The interface the server listens on: decides the default callback policy.
     bind_host: str = "127.0.0.1"
@@ -36,6 +50,11 @@ class Config:
     delivery_backoff: float = 1.0
     #: (connect, read) timeouts of one delivery attempt, in seconds.
     delivery_timeout: tuple[float, float] = (3.0, 10.0)
+    #: Threads delivering events, shared by every subscription.
+    delivery_workers: int = 4
+    max_subscriptions: int = 100
+    #: Bytes of received events the listener sink keeps (oldest dropped first).
+    sink_max_bytes: int = 8 * 1024 * 1024
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))

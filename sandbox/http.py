@@ -7,16 +7,22 @@ access log per request.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from sandbox.config import API_PREFIX, Config
+from sandbox.domain import json_body
 from sandbox.errors import ApiError
 
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
@@ -53,9 +59,41 @@ def read_json(accepted: Iterable[str] = ("application/json",)) -> Any:
         raise ApiError(400, "The request body is empty; a JSON document is expected",
                        reason="Malformed JSON")
     try:
-        return json.loads(raw.decode(request.mimetype_params.get("charset", "utf-8")))
-    except (UnicodeDecodeError, LookupError, json.JSONDecodeError, RecursionError) as exc:
+        text = raw.decode(request.mimetype_params.get("charset", "utf-8"))
+    except (UnicodeDecodeError, LookupError) as exc:
         raise ApiError(400, f"The body is not valid JSON: {exc}", reason="Malformed JSON") from None
+    config = settings()
+    return json_body.parse(text, json_body.BodyLimits(config.max_json_depth,
+                                                      config.max_number_length))
+
+
+class TrustedProxies:
+    """WSGI middleware: ``X-Forwarded-*`` count only when the peer is a trusted proxy.
+
+    From a trusted address one proxy hop is applied (``ProxyFix``); from any
+    other the headers are removed, so a client cannot rewrite ``Location`` or
+    the ``href`` of events sent to others.
+    """
+
+    def __init__(self, app: WSGIApplication, trusted: Iterable[str]) -> None:
+        self.networks = tuple(ipaddress.ip_network(t.strip(), strict=False) for t in trusted)
+        self.plain = app
+        self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+
+    def trusts(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(address.version == n.version and address in n for n in self.networks)
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        if self.trusts(str(environ.get("REMOTE_ADDR", ""))):
+            return self.fixed(environ, start_response)
+        for key in [k for k in environ if k.startswith(("HTTP_X_FORWARDED_", "HTTP_FORWARDED"))]:
+            del environ[key]
+        return self.plain(environ, start_response)
 
 
 def settings() -> Config:
@@ -74,6 +112,18 @@ def api_base_url() -> str:
     return request.host_url.rstrip("/") + request.script_root + API_PREFIX
 
 
+def check_query(raw: bytes, config: Config) -> None:
+    """Refuse an oversized query before anything parses it (414, or 400 for too many
+    parameters): 25,000 filters would otherwise cost seconds of CPU."""
+    if len(raw) > config.max_query_bytes:
+        raise ApiError(414, f"The query string has {len(raw)} bytes; at most "
+                       f"{config.max_query_bytes} are accepted", reason="URI Too Long")
+    count = raw.count(b"&") + 1 if raw else 0
+    if count > config.max_query_params:
+        raise ApiError(400, f"The query has {count} parameters; at most "
+                       f"{config.max_query_params} are accepted", reason="Too many parameters")
+
+
 def _error_response(error: ApiError) -> Response:
     response = json_response(error.to_json(), error.status, error.headers)
     return response
@@ -84,6 +134,7 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
     messages = {
         404: f"No resource at {request.path}",
         405: f"Method {request.method} is not allowed on {request.path}",
+        414: "The request URI is longer than the server accepts",
         413: "The request body is larger than the server accepts "
         f"({current_app.config.get('MAX_CONTENT_LENGTH')} bytes at most)",
     }
@@ -109,6 +160,7 @@ def register(app: Flask) -> None:
     @app.before_request
     def _start_clock() -> None:
         g.started = time.perf_counter()
+        check_query(request.query_string, settings())
 
     @app.after_request
     def _no_content_without_type(response: Response) -> Response:
@@ -118,6 +170,9 @@ def register(app: Flask) -> None:
         if response.status_code == 204:
             # An empty answer has no media type; Flask would label it text/html.
             del response.headers["Content-Type"]
+        # Answers are data, never to be sniffed into HTML nor kept by caches.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.after_request

@@ -37,6 +37,8 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
+_IDS = uuid.UUID("0b5c9e43-55a8-4ad4-8a8e-3c1d6d2b7f10")
+
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
             400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             415: "Unsupported Media Type", 500: "Internal Server Error"}
@@ -97,6 +99,7 @@ class StandIn:
                 "engagedParty": {"@referredType": "Organization", "id": str(9000 + n)},
                 "@type": "Customer",
             }
+        self.created = 0
         #: (method, path, Authorization header) of every request received.
         self.requests: list[tuple[str, str, str | None]] = []
 
@@ -155,7 +158,9 @@ class StandIn:
                 return _send(start_response, 500, b"<html><body>Oops</body></html>",
                              "text/html")
             return _json(start_response, 400, _error(400, "name is required, a string"))
-        new_id = str(uuid.uuid4())
+        # Deterministic ids: two runs against fresh stand-ins see the same values.
+        self.created += 1
+        new_id = str(uuid.uuid5(_IDS, str(self.created)))
         stored = {**payload, "id": new_id, "@type": payload.get("@type", "Customer")}
         with self.lock:
             self.customers[new_id] = stored

@@ -78,13 +78,30 @@ def test_create_keeps_client_polymorphism_attributes(client: FlaskClient) -> Non
         ),
     ],
 )
-def test_create_sets_href_from_forwarded_headers(
-    client: FlaskClient, headers: dict[str, str], base: str
+def test_create_sets_href_from_forwarded_headers_of_a_trusted_proxy(
+    app_config: dict[str, Any], headers: dict[str, str], base: str
 ) -> None:
+    from sandbox import create_app
+
+    app = create_app({**app_config, "trusted_proxies": ("127.0.0.0/8",)})
+    client = app.test_client()
     response = client.post(f"{API}/customer", json=MINIMAL, headers=headers)
     href = response.get_json()["href"]
     assert href.startswith(f"{base}{API}/customer/")
     assert response.headers["Location"] == href
+    # The same headers from an address that is not a trusted proxy change nothing.
+    response = client.post(f"{API}/customer", json=MINIMAL, headers=headers,
+                           environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert response.get_json()["href"].startswith(f"http://localhost{API}/customer/")
+    app.extensions["sandbox.events"].close(timeout=1)
+    app.extensions["sandbox.db"].close()
+
+
+def test_forwarded_headers_are_ignored_without_trusted_proxy(client: FlaskClient) -> None:
+    response = client.post(f"{API}/customer", json=MINIMAL,
+                           headers={"X-Forwarded-Host": "evil.example"})
+    assert "evil.example" not in response.headers["Location"]
+    assert response.get_json()["href"].startswith(f"http://localhost{API}/customer/")
 
 
 @pytest.mark.parametrize("public_url", ["https://gw.example.com", f"https://gw.example.com{API}/"])

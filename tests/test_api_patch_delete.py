@@ -53,6 +53,8 @@ BAD_PATCHES = [
     ("change href", {"href": "http://elsewhere/customer/1"}, "'href' cannot be changed"),
     ("remove id", {"id": None}, "'id' cannot be changed"),
     ("remove engagedParty", {"engagedParty": None}, "'engagedParty' is a required property"),
+    ("remove name", {"name": None}, "name cannot be removed"),
+    ("remove @type", {"@type": None}, "@type cannot be removed"),
     ("wrong type", {"status": 3}, "$.status: 3 is not of type 'string'"),
     ("unknown attribute", {"shoeSize": 42}, "shoeSize"),
     ("bad nested", {"creditProfile": [{"creditScore": 700}]}, "'creditProfileDate' is a required"),
@@ -116,9 +118,18 @@ def test_wrong_method_is_405_with_allow(
     assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
-@pytest.mark.parametrize("path", ["/", "/tmf-api/customerManagement/v3/customer", f"{API}/party"])
+@pytest.mark.parametrize("path", ["/tmf-api/customerManagement/v3/customer", f"{API}/party",
+                                  f"{API}//customer", "/static//x"])
 def test_unknown_path_is_404_json(client: FlaskClient, path: str) -> None:
     assert_tmf_error(client.get(path), 404, path)
+
+
+def test_root_lists_the_api(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.get_json()["apis"][0]["url"] == f"http://localhost{API}"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("query", ["offset=-1", "limit=abc", "offset=1.5", "name.=x", ".name=x"])

@@ -57,6 +57,17 @@ def test_data_packages_import_nothing_from_the_project(path: Path) -> None:
     assert not top_levels(path) & {"sandbox", "ctk_runner"}
 
 
+@pytest.mark.parametrize("path", sources("ctk_runner", "kit"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_kit_is_data_and_semantics_only(path: Path) -> None:
+    # The kit's description and script semantics must not depend on how they are run.
+    allowed = {"ctk_runner.kit", "ctk_runner.model", "ctk_runner.client", "ctk_runner.scenarios"}
+    project = {name for name in imported_modules(path) if name.split(".")[0] == "ctk_runner"}
+    assert {name for name in project if not any(
+        name == a or name.startswith(a + ".") for a in allowed)} == set()
+    assert "pytest" not in top_levels(path)
+
+
 @pytest.mark.parametrize("path", [p for p in sources("sandbox") if "postgres" not in p.parts],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_only_the_postgres_package_imports_psycopg(path: Path) -> None:

@@ -101,7 +101,7 @@ def test_target_url_at_a_running_sandbox(sandbox_url: str, tmp_path: Path) -> No
     lines = proc.stdout.splitlines()
     assert lines[1].startswith("[ 1/15] N1 /customer - This operation creates a customer")
     assert "| Iterations" in proc.stdout
-    assert lines[-1].startswith("Verdict (ctk profile): PASSED")
+    assert lines[-1].startswith("Verdict (certified build, ctk profile): PASSED")
 
 
 def test_pytest_plugin_runs_the_same_scenarios(sandbox_url: str, tmp_path: Path) -> None:
@@ -116,6 +116,30 @@ def test_pytest_plugin_runs_the_same_scenarios(sandbox_url: str, tmp_path: Path)
     run = _report(tmp_path / "plugin-report")["run"]
     assert run["stats"]["requests"]["total"] == 15
     assert run["stats"]["assertions"]["failed"] == 0
+
+
+def test_pytest_plugin_runs_the_published_build(sandbox_url: str, tmp_path: Path) -> None:
+    proc = run_process("-m", "pytest", *plugin_args(), "--pyargs", "ctk_runner",
+                       "--target-url", sandbox_url, "--ctk-kit", "published",
+                       "--ctk-report-dir", "plugin-report", "-p", "no:cacheprovider",
+                       "-p", "no:randomly", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "10 passed" in proc.stdout
+    run = _report(tmp_path / "plugin-report")["run"]
+    assert run["build"] == "published"
+    assert [e["request"]["method"] for e in run["executions"]][-2:] == ["PATCH", "GET"]
+
+
+def test_kit_all_gives_one_verdict_and_report_per_build(sandbox_url: str, tmp_path: Path) -> None:
+    proc = run_process("-m", "ctk_runner", "--target-url", sandbox_url, "--kit", "all",
+                       "--report-dir", "reports", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = [line for line in proc.stdout.splitlines() if line.startswith("Verdict")]
+    assert [v.split(":")[0] for v in verdicts] == [
+        "Verdict (certified build, ctk profile)", "Verdict (published build, ctk profile)"]
+    for build, requests in (("certified", 15), ("published", 10)):
+        run = _report(tmp_path / "reports" / build)["run"]
+        assert run["build"] == build and run["stats"]["requests"]["total"] == requests
 
 
 def test_plugin_is_inert_without_a_target(tmp_path: Path) -> None:
@@ -223,7 +247,9 @@ def test_kit_config_json_is_understood(tmp_path: Path,
                 "name": "Kit Club", "engagedParty": {"id": "7", "@referredType": "Organization"},
             }}}},
         })
-        code = cli.main(["--config", config, "--report-dir", str(tmp_path / "r")])
+        # --keep-data: clean-up is on by default and would delete them.
+        code = cli.main(["--config", config, "--report-dir", str(tmp_path / "r"),
+                         "--keep-data"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert {auth for _, _, auth in app.requests} == {"Bearer kit"}

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from ctk_runner.listener import Received
-from ctk_runner.notification_checks import (
+from ctk_runner.notifications.checks import (
     CHANGE,
     CREATE,
     DELETE,
@@ -18,6 +17,7 @@ from ctk_runner.notification_checks import (
     valid_event,
     valid_subscription,
 )
+from ctk_runner.notifications.listener import Received
 
 CUSTOMER = {"id": "7", "name": "Moon", "status": "Approved",
             "engagedParty": {"@referredType": "Organization", "id": "500"}}

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ctk_runner import cli
-from ctk_runner.listener import EventListener, parse_address
-from ctk_runner.notifications import SCENARIOS, default_listen
+from ctk_runner.notifications.folder import SCENARIOS, default_listen
+from ctk_runner.notifications.listener import EventListener, parse_address
 
 try:
     import ctk_faults
@@ -73,7 +73,7 @@ def test_nt1_passes_against_the_sandbox(sandbox_url: str, tmp_path: Path,
             "Unregistration answers 204", "No event after unregistering"} <= names
     assert report["run"]["failures"] == []
     assert "[101] NT1 /hub" in output
-    assert "Verdict (ctk profile): PASSED - 7 requests" in output
+    assert "Verdict (certified build, ctk profile): PASSED - 7 requests" in output
     # The PATCH is a JSON merge patch, as TMF630 requires servers to accept.
     patch = executions[2]["request"]
     assert {"key": "Content-Type", "value": "application/merge-patch+json"} in patch["header"]

@@ -12,16 +12,17 @@ from typing import Any
 
 import pytest
 
-from ctk_runner import cli, x1_checks
-from ctk_runner.checks import TMF_ERROR
+from ctk_runner import cli
 from ctk_runner.client import Reply
 from ctk_runner.config import build_settings
+from ctk_runner.kit.builds import load
 from ctk_runner.model import Execution
 from ctk_runner.report import write_reports
 from ctk_runner.runner import CtkSession
-from ctk_runner.scenarios import SCENARIOS
-from ctk_runner.x1 import SCENARIOS as X1_SCENARIOS
-from ctk_runner.x1 import X1Folder
+from ctk_runner.strict import x1_checks
+from ctk_runner.strict.checks import TMF_ERROR
+from ctk_runner.strict.x1 import SCENARIOS as X1_SCENARIOS
+from ctk_runner.strict.x1 import X1Folder
 
 try:
     import ctk_faults
@@ -131,7 +132,7 @@ def strict_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with ctk_faults.serve(ctk_faults.StandIn()) as url:
         session = CtkSession(build_settings(target_url=url, profile="strict",
                                             report_dir=directory))
-        for scenario in SCENARIOS:
+        for scenario in load("certified").scenarios:
             session.execute(scenario)
         X1Folder(session).run()
         session.run.finish()

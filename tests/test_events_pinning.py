@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ctk_runner.listener import EventListener
+from ctk_runner.notifications.listener import EventListener
 from sandbox.events import safety
 from sandbox.events.delivery import DeliverySettings, Dispatcher
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for

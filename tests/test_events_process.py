@@ -9,7 +9,7 @@ import requests
 
 import schemas
 from ctk_runner.embedded import SandboxProcess
-from ctk_runner.listener import EventListener
+from ctk_runner.notifications.listener import EventListener
 from sandbox import cli
 from tests.conftest import MINIMAL, wait_until
 
@@ -76,7 +76,9 @@ def test_a_sandbox_on_all_interfaces_refuses_loopback_callbacks() -> None:
                                 timeout=10)
         assert refused.status_code == 400
         assert "a loopback address" in refused.json()["message"]
-        assert any("Callbacks may target: global" in line for line in public.output)
+        # The banner is read by a thread of its own: wait for it rather than race it.
+        assert wait_until(lambda: any("Callbacks may target: global" in line
+                                      for line in public.output))
 
 
 def test_allowed_networks_come_from_the_command_line() -> None:

@@ -24,6 +24,7 @@ LOCAL = policy_for("127.0.0.1", None)
 LISTED = policy_for("0.0.0.0", ["10.1.0.0/16", "global"])
 ONLY_NET = policy_for("127.0.0.1", ["192.168.7.0/24"])
 LISTED_V6 = policy_for("0.0.0.0", ["2001:db8::/32", "global"])
+PROXIED = policy_for("127.0.0.1", None, "https://sandbox.example.com")
 
 
 @pytest.mark.parametrize(
@@ -63,6 +64,21 @@ def test_loopback_bind_hosts(host: str, loopback: bool) -> None:
         (ONLY_NET, "192.168.7.9", None),
         (ONLY_NET, "93.184.216.34", "outside the allowed callback networks"),
         (ONLY_NET, "127.0.0.1", "a loopback address"),
+        # Behind a proxy (--public-url) a loopback bind is no longer a private sandbox.
+        (PROXIED, "169.254.169.254", "a link-local address"),
+        (PROXIED, "10.0.0.1", "a private address"),
+        (PROXIED, "192.168.1.1", "a private address"),
+        (PROXIED, "93.184.216.34", None),
+        # IPv6 forms that carry an IPv4 address are judged by it.
+        (PUBLIC, "64:ff9b::a9fe:a9fe", "a link-local address"),
+        (PUBLIC, "64:ff9b::5db8:d822", None),
+        (PUBLIC, "2002:a9fe:a9fe::1", "a link-local address"),
+        (PUBLIC, "2002:0a00:0001::1", "a private address"),
+        (PUBLIC, "::127.0.0.1", "a loopback address"),
+        (PUBLIC, "::10.0.0.1", "a private address"),
+        (GLOBAL_ONLY := policy_for("0.0.0.0", ["global"]), "64:ff9b::7f00:1",
+         "a loopback address"),
+        (GLOBAL_ONLY, "2002:7f00:1::1", "a loopback address"),
     ],
 )
 def test_policy_refusals(policy: object, address: str, refused: str | None) -> None:
@@ -77,6 +93,9 @@ def test_policy_refusals(policy: object, address: str, refused: str | None) -> N
         ("example.com/listener", "not an absolute http"),
         ("http://", "not an absolute http"),
         ("http://example.com:99999/", "invalid port"),
+        ("http://127.0.0.1\\@1.1.1.1/", "backslash"),
+        ("http://1.1.1.1 @127.0.0.1/", "backslash, a space"),
+        ("http://1.1.1.1/\x00", "control character"),
         ("", "must be an absolute"),
         (42, "must be an absolute"),
         ("http://example.com/" + "x" * 3000, "longer than"),

@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from sandbox.domain.customers import Change
+from sandbox.errors import ApiError
 from sandbox.events.model import events_for, listener_name
 from tests.conftest import API
 
@@ -129,3 +130,21 @@ def test_admin_and_listener_errors_are_tmf_errors(client: FlaskClient, method: s
     response = client.open(path, method=method)
     assert response.status_code == status
     assert response.get_json()["@type"] == "Error"
+
+
+def test_the_sink_is_bounded_in_bytes_and_keeps_refused_bodies_as_summaries() -> None:
+    from sandbox.events.sink import ReceivedEvents
+
+    sink = ReceivedEvents(max_bytes=50_000)
+    big = {**sample_events()[0], "title": "x" * 20_000}
+    for n in range(5):
+        sink.receive("customerCreateEvent", {**big, "eventId": f"big{n}"})
+    assert sink.size <= 50_000
+    assert [r["eventId"] for r in sink.all()] == ["big3", "big4"]  # the oldest went first
+    with pytest.raises(ApiError):
+        sink.receive("customerCreateEvent", {"eventId": 7, "junk": "y" * 40_000})
+    refused = sink.all()[-1]
+    assert refused["event"] is None
+    assert refused["summary"]["members"] == ["eventId", "junk"]
+    assert refused["summary"]["bytes"] > 40_000
+    assert sink.size <= 50_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import requests
 
 import schemas
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 from tests.conftest import MINIMAL, wait_until, waitress_server
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -227,3 +228,55 @@ def test_concurrent_changes_are_sent_in_the_order_they_were_stored(
     for worker in range(4):
         own = [n for n in names if n.startswith(f"Club {worker}-")]
         assert own == [f"Club {worker}-{n}" for n in range(10)]
+
+
+@contextlib.contextmanager
+def all_slots_taken() -> Iterator[None]:
+    """Every regex evaluation slot held, as by a flood of regex list requests."""
+    from sandbox.domain import patterns
+
+    release = threading.Event()
+    taken = threading.Barrier(patterns.limits().slots + 1)
+
+    def hold() -> None:
+        with patterns.slot(wait=1):
+            taken.wait()
+            release.wait(10)
+
+    holders = [threading.Thread(target=hold) for _ in range(patterns.limits().slots)]
+    for holder in holders:
+        holder.start()
+    taken.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join()
+
+
+def test_regex_queries_wait_for_a_slot_rather_than_lose_events(
+        live_server: str, listener: EventListener) -> None:
+    subscribe(live_server, listener.url, "event.customer.name.regex=^Moon")
+    with all_slots_taken():
+        busy = requests.get(f"{live_server}/customer?name.regex=x", timeout=10)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.json()["reason"] == "Busy"
+        created = requests.post(f"{live_server}/customer", json=MINIMAL, timeout=10).json()
+        assert listener.snapshot() == []  # routing waits for a slot
+    (got,) = listener.wait_count(1, timeout=10)
+    assert got.body["event"]["customer"]["id"] == created["id"]
+
+
+def test_a_subscription_hears_only_of_changes_stored_after_it(
+        live_server: str, listener: EventListener) -> None:
+    with EventListener() as late:
+        subscribe(live_server, listener.url, "event.customer.name.regex=^Moon")
+        with all_slots_taken():  # the first create's routing waits for a slot...
+            first = requests.post(f"{live_server}/customer", json=MINIMAL, timeout=10).json()
+            subscribe(live_server, late.url)  # ...while a new subscription registers
+        second = requests.post(f"{live_server}/customer", json=MINIMAL, timeout=10).json()
+        assert [g.body["event"]["customer"]["id"] for g in listener.wait_count(2, timeout=10)
+                ] == [first["id"], second["id"]]
+        (got,) = late.wait_count(1, timeout=10)
+    assert got.body["event"]["customer"]["id"] == second["id"]

@@ -20,7 +20,7 @@ URL = "http://h/api/customer"
         ("5", "10", 1000, paging.Window(5, 10)),
         (None, "0", 1000, paging.Window(0, 0)),
         (None, "5000", 1000, paging.Window(0, 1000)),  # capped by --max-limit
-        ("+3", " 4", 10, paging.Window(3, 4)),
+        ("007", "04", 10, paging.Window(7, 4)),
     ],
 )
 def test_window(offset: str | None, limit: str | None, max_limit: int,
@@ -30,7 +30,9 @@ def test_window(offset: str | None, limit: str | None, max_limit: int,
 
 @pytest.mark.parametrize(
     ("offset", "limit"),
-    [("-1", None), (None, "-5"), ("1.5", None), (None, "ten"), ("", None), (None, "9" * 5000)],
+    [("-1", None), (None, "-5"), ("1.5", None), (None, "ten"), ("", None), (None, "9" * 5000),
+     ("+5", None), (None, "1_0"), (" 5 ", None), (None, "\u0665"), ("\uff15", None),
+     (None, "5\n"), ("9" * 16, None)],
 )
 def test_bad_offset_or_limit_is_400(offset: str | None, limit: str | None) -> None:
     with pytest.raises(ApiError) as caught:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from ctk_runner.embedded import SandboxProcess
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 from tests.conftest import MINIMAL, wait_until
 from tests.pg_support import scratch_database
 
@@ -76,7 +76,7 @@ def kit_passes_in_the_strict_profile_through_each_process(
              "strict", "--cleanup", "--report-dir", str(tmp_path / f"r{n}")],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "Verdict (strict profile): PASSED" in run.stdout
+        assert "Verdict (certified build, strict profile): PASSED" in run.stdout
 
 
 def events_and_the_listener_sink_are_shared(cluster: list[str]) -> None:

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ctk_runner.listener import EventListener, Received
+from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
 from sandbox.events.delivery import DeliverySettings
 from sandbox.events.safety import policy_for

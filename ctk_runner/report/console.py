@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from ctk_runner.kit.builds import load
 from ctk_runner.model import Event, Execution, ExecutionFinished, Run
 from ctk_runner.report.formatting import display_url, format_duration, format_size
-from ctk_runner.scenarios import SCENARIOS
 
 _ROWS = (
     ("Iterations", "iterations"),
@@ -32,13 +32,16 @@ def progress(run: Run, execution: Execution) -> list[str]:
     groups = execution.groups(run.profile)
     passed = sum(g.passed for g in groups)
     failed = sum(g.failed for g in groups)
+    lines_extra = ([f"        FAIL Test script error: {execution.script_error}"]
+                   if execution.script_error else [])
     if execution.error:
         answer = f"no response: {execution.error}"
     else:
         answer = (f"{execution.status} {execution.reason}".rstrip()
                   + f"  {format_duration(execution.elapsed_ms)}  {format_size(execution.size)}")
-    # Folders beyond the kit (NT1 ...) number their requests from 101.
-    position = (f"[{scenario.number:2d}/{len(SCENARIOS)}]" if scenario.number <= len(SCENARIOS)
+    # Folders beyond the kit (X1, NT1 ...) number their requests from 16 and 101.
+    total = len(load(run.build).scenarios)
+    position = (f"[{scenario.number:2d}/{total}]" if scenario.folder in load(run.build).folders
                 else f"[{scenario.number}]")
     lines = [
         f"{position} {scenario.folder} {scenario.name}"
@@ -52,7 +55,7 @@ def progress(run: Run, execution: Execution) -> list[str]:
             times = group.failed or group.warnings
             reason = group.messages[0] if group.messages else ""
             lines.append(f"        {tag} {group.name} ({times}x): {reason}")
-    return lines
+    return lines + lines_extra
 
 
 def summary_table(run: Run) -> list[str]:
@@ -83,8 +86,11 @@ def summary(run: Run, reports: dict[str, Path] | None = None) -> list[str]:
     if reports:
         lines.append("Reports: " + ", ".join(str(p) for p in reports.values()))
     verdict = "FAILED" if run.failed else "PASSED"
-    lines.append(f"Verdict ({run.profile} profile): {verdict} - {len(run.executions)} requests,"
-                 f" {run.stats()['assertions'].total} assertions, {len(failures)} failed")
+    stats = run.stats()
+    lines.append(f"Verdict ({run.build} build, {run.profile} profile): {verdict} - "
+                 f"{len(run.executions)} requests, {stats['assertions'].total} assertions, "
+                 f"{stats['assertions'].failed} failed, "
+                 f"{stats['testScripts'].failed} failed test scripts")
     return lines
 
 

@@ -7,15 +7,15 @@ kit report can be read side by side.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote
 
 from ctk_runner import __version__
+from ctk_runner.auth import SECRET_HEADER
 
 GENERATOR = f"ctk-runner {__version__}"
 
 # Header values that must not end up in a report shared with a certifier.
-_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password", re.I)
+_SECRET_HEADER = SECRET_HEADER
 
 
 def format_duration(ms: float) -> str:

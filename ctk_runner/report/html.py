@@ -8,6 +8,14 @@ size, status code and the Name / Pass count / Fail count table. This page
 keeps that order and wording, then lists the failures and the warnings with
 their reasons. CSS is inline (the file is mailed around) and every string the
 target supplied is escaped.
+
+Names and reasons can hold whatever the target returned (a value check's name
+carries the held value, a whole JSON array from a dynamic mock): long texts
+are shortened with the full text on hover, everything else wraps, and the
+tables have a fixed layout, so nothing pushes the page sideways. Each row
+says what kind of check it is: a value check that can never fail in the kit
+is labelled "always passes in the kit", a check made on an HTTP error
+response says so, and the strict profile's own checks are labelled "strict".
 """
 
 from __future__ import annotations
@@ -27,14 +35,22 @@ from ctk_runner.report.formatting import (
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;
 background:#f4f5f7;font-size:14px}
-main{max-width:1100px;margin:0 auto;padding:24px}
+main{max-width:1100px;margin:0 auto;padding:24px;overflow-wrap:anywhere}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 12px;
 border-bottom:2px solid #ccc;padding-bottom:4px}h3{font-size:17px;margin:24px 0 8px;color:#444}
 .panel{background:#fff;border:1px solid #dcdfe4;border-radius:4px;margin:0 0 14px;
 padding:14px 18px}
 .panel h4{margin:0 0 10px;font-size:16px;font-family:Menlo,Consolas,monospace}
-table{border-collapse:collapse;width:100%;margin:6px 0}
-th,td{border:1px solid #e1e4e8;padding:5px 9px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:6px 0;table-layout:fixed}
+th,td{border:1px solid #e1e4e8;padding:5px 9px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;word-break:break-word}
+table.summary,table.kpi{table-layout:auto}
+th.name{width:auto}th.req{width:28%}th.idx{width:40px}
+.label{display:inline-block;margin:2px 4px 0 0;padding:0 6px;border-radius:8px;
+font-size:11px;font-weight:600;white-space:nowrap}
+.label.value{background:#e8eefc;color:#2749a0}.label.errbody{background:#fde2cf;color:#8a3a00}
+.label.strict{background:#ece2f7;color:#5b2d8a}
+.script{margin:8px 0 0;padding:6px 9px;background:#fdecee;border:1px solid #f2b8c0}
 th{background:#f0f2f5}td.num,th.num{text-align:right;width:110px}
 dl{display:grid;grid-template-columns:220px 1fr;gap:4px 12px;margin:0 0 8px}
 dt{color:#666}dd{margin:0;word-break:break-all}
@@ -51,8 +67,33 @@ footer{color:#888;font-size:12px;margin-top:32px}
 """
 
 
+_LONG = 140
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
+
+
+def _text(value: str, limit: int = _LONG) -> str:
+    """Escaped text; a long one is shortened, with the full text on hover."""
+    if len(value) <= limit:
+        return _e(value)
+    return f"<span title='{_e(value)}'>{_e(value[: limit - 1])}…</span>"
+
+
+def _labels(kind: str | None, execution: Execution, name: str) -> str:
+    labels = []
+    if kind == "value":
+        labels.append("<span class='label value' title='This check is written so that it "
+                      "can never fail in the Postman kit: it counts as passed there'>"
+                      "always passes in the kit</span>")
+    if kind == "strict":
+        labels.append("<span class='label strict'>strict: beyond the kit</span>")
+    if (execution.error_response and kind in ("kit", "value")
+            and not name.startswith("Status code")):
+        labels.append(f"<span class='label errbody'>checked on an error response "
+                      f"(HTTP {execution.status})</span>")
+    return "<br>" + "".join(labels) if labels else ""
 
 
 def _summary(run: Run) -> str:
@@ -81,7 +122,7 @@ def _summary(run: Run) -> str:
 <tr><th>Average response time</th><td>{format_duration(run.timing()["responseAverage"])}</td></tr>
 <tr><th>Total Failures</th><td class="{'fail' if failures else 'ok'}">{failures}</td></tr>
 <tr><th>Total Warnings</th><td class="{'warn' if warnings else ''}">{warnings}</td></tr>
-<tr><th>Verdict ({_e(run.profile)} profile)</th>
+<tr><th>Verdict ({_e(run.build)} build, {_e(run.profile)} profile)</th>
 <td><span class="verdict {verdict}">{verdict.upper()}</span></td></tr>
 </table>"""
 
@@ -98,21 +139,26 @@ def _request(run: Run, execution: Execution) -> str:
     )
     table = ""
     if groups:
-        head = "<th>Name</th><th class='num'>Pass count</th><th class='num'>Fail count</th>"
+        head = ("<th class='name'>Name</th><th class='num'>Pass count</th>"
+                "<th class='num'>Fail count</th>")
         if has_warnings:
             head += "<th class='num'>of which warnings</th>"
         rows = []
         for g in groups:
             css = "fail" if g.failed else "warn" if g.warnings else ""
-            cells = (f"<td>{_e(g.name)}</td><td class='num'>{g.passed}</td>"
-                     f"<td class='num'>{g.failed}</td>")
+            cells = (f"<td>{_text(g.name)}{_labels(g.kind, execution, g.name)}</td>"
+                     f"<td class='num'>{g.passed}</td><td class='num'>{g.failed}</td>")
             if has_warnings:
                 cells += f"<td class='num'>{g.warnings or ''}</td>"
             rows.append(f"<tr class='{css}'>{cells}</tr>")
         table = f"<h5>Tests</h5><table><tr>{head}</tr>{''.join(rows)}</table>"
+    if execution.script_error:
+        table += (f"<p class='script'><strong>Test script error:</strong> the kit's script "
+                  f"stopped here ({_text(execution.script_error, 400)}); Newman counts a "
+                  "failed test script.</p>")
     return f"""
 <div class="panel" id="request-{scenario.number}">
-<h4>{_e(scenario.name)}</h4>
+<h4>{_text(scenario.name)}</h4>
 <dl>
 <dt>Description</dt><dd>{_e(scenario.description)}</dd>
 <dt>Method</dt><dd>{_e(execution.method)}</dd>
@@ -135,11 +181,12 @@ def _problems(title: str, problems: list[Problem], css: str, empty: str) -> str:
         f"{_e(p.execution.scenario.folder)} {_e(p.execution.scenario.name)}</a><br>"
         f"<span class='mono'>{_e(p.execution.method)} "
         f"{_e(display_url(p.execution.url))}</span></td>"
-        f"<td>{_e(p.name)}</td><td class='reason'>{_e(p.message)}</td></tr>"
+        f"<td>{_text(p.name)}{_labels(p.kind, p.execution, p.name)}</td>"
+        f"<td class='reason'>{_text(p.message, 600)}</td></tr>"
         for i, p in enumerate(problems, 1)
     )
-    return (f"<h2>{title} ({len(problems)})</h2><table><tr><th class='num'>#</th>"
-            f"<th>Request</th><th>Assertion</th><th>Reason</th></tr>{rows}</table>")
+    return (f"<h2>{title} ({len(problems)})</h2><table><tr><th class='num idx'>#</th>"
+            f"<th class='req'>Request</th><th>Assertion</th><th>Reason</th></tr>{rows}</table>")
 
 
 def _cleanup(run: Run) -> str:
@@ -168,7 +215,7 @@ def render(run: Run) -> str:
 <body><main>
 <h1>{_e(run.collection)}</h1>
 <dl class="meta">
-<dt>Collection</dt><dd>{_e(run.collection)}</dd>
+<dt>Collection</dt><dd>{_e(run.collection)} ({_e(run.build)} build)</dd>
 <dt>Target</dt><dd class="mono">{_e(run.target)}</dd>
 <dt>Time</dt><dd>{_e(started)}</dd>
 <dt>Exported with</dt><dd>{_e(GENERATOR)} ({_e(run.profile)} profile)</dd>
@@ -181,8 +228,8 @@ def render(run: Run) -> str:
            "No warnings: every value check held.")}
 {_cleanup(run)}
 <footer>Generated by {_e(GENERATOR)}. Value checks and "not expected" checks can never fail
-in the Postman kit; in the ctk profile a mismatch is listed as a warning, in the strict
-profile it is a failure.</footer>
+in the Postman kit ("always passes in the kit"): in the ctk profile they count as passed and a
+mismatch is listed as a warning, in the strict profile it is a failure.</footer>
 </main></body></html>
 """
 

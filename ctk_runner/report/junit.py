@@ -35,9 +35,10 @@ def build(run: Run) -> ET.Element:
         suite = ET.SubElement(root, "testsuite", {
             "name": f"{scenario.number:02d} {scenario.folder}{scenario.name}",
             "id": str(scenario.number),
-            "tests": str(len(groups) + (1 if execution.error else 0)),
+            "tests": str(len(groups) + (1 if execution.error else 0)
+                         + (1 if execution.script_error else 0)),
             "failures": str(sum(1 for g in groups if g.failed)),
-            "errors": "1" if execution.error else "0",
+            "errors": str((1 if execution.error else 0) + (1 if execution.script_error else 0)),
             "time": f"{execution.elapsed_ms / 1000:.3f}",
         })
         properties = ET.SubElement(suite, "properties")
@@ -52,6 +53,15 @@ def build(run: Run) -> ET.Element:
             error = ET.SubElement(case, "error", {"type": "RequestError",
                                                   "message": _text_safe(execution.error)})
             error.text = _text_safe(execution.error)
+            total_errors += 1
+            total_cases += 1
+        if execution.script_error:
+            # The kit's test script stopped: Newman counts a failed test script.
+            case = ET.SubElement(suite, "testcase", {"name": "Test script",
+                                                     "classname": classname})
+            error = ET.SubElement(case, "error", {"type": "ScriptError",
+                                                  "message": _text_safe(execution.script_error)})
+            error.text = _text_safe(execution.script_error)
             total_errors += 1
             total_cases += 1
         for group in groups:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ctk_runner.kit.builds import load
 from ctk_runner.model import Execution, Run
 from ctk_runner.report.formatting import GENERATOR, mask_headers
-from ctk_runner.scenarios import FOLDERS, SCENARIOS
 
 _BODY_LIMIT = 65536
 _NAMESPACE = uuid.UUID("3f0c8f0e-9a55-4c36-9d1e-6290b3e1c629")
@@ -86,6 +86,9 @@ def _execution(run: Run, position: int, execution: Execution) -> dict[str, Any]:
         "request": request,
         "assertions": assertions,
     }
+    if execution.script_error is not None:
+        result["testScript"] = [{"error": {"name": "ScriptError",
+                                           "message": execution.script_error}}]
     if execution.error is not None:
         result["requestError"] = {"name": "RequestError", "message": execution.error}
     else:
@@ -114,6 +117,9 @@ def _problems(run: Run, outcome: str) -> list[dict[str, Any]]:
         if outcome == "failed" and execution.error is not None:
             entries.append({"error": _error("RequestError", execution.error, 0, "request"),
                             "at": "request", **common})
+        if outcome == "failed" and execution.script_error is not None:
+            entries.append({"error": _error("ScriptError", execution.script_error, 0,
+                                            "test-script"), "at": "test-script", **common})
         for index, (assertion, actual) in enumerate(execution.outcomes(run.profile)):
             if actual == outcome:
                 error = _error("AssertionError" if outcome == "failed" else "Warning",
@@ -129,10 +135,11 @@ def build(run: Run) -> dict[str, Any]:
     count = len(run.executions)
     timing = run.timing()
     # Folders beyond the kit's (NT1 ...) are listed when the run executed them.
+    build = load(run.build)
     extra = {e.scenario.number: e.scenario for e in run.executions
-             if e.scenario.folder not in FOLDERS}
-    scenarios = [*SCENARIOS, *extra.values()]
-    folders = list(dict.fromkeys([*FOLDERS, *(s.folder for s in extra.values())]))
+             if e.scenario.folder not in build.folders}
+    scenarios = [*build.scenarios, *extra.values()]
+    folders = list(dict.fromkeys([*build.folders, *(s.folder for s in extra.values())]))
     return {
         "collection": {
             "info": {
@@ -174,6 +181,7 @@ def build(run: Run) -> dict[str, Any]:
             "error": None,
             "warnings": _problems(run, "warning"),
             "profile": run.profile,
+            "build": run.build,
             "generator": GENERATOR,
             "cleanup": [
                 {"customer": c.subject, "url": c.url, "code": c.status, "ok": c.ok,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from ctk_runner.model import failure_lines
-from ctk_runner.notifications import FOLDER, NotificationFolder
+from ctk_runner.notifications.folder import FOLDER, NotificationFolder
 from ctk_runner.plugin import FOLDER_ATTRIBUTE, PROFILE_ATTRIBUTE
 from ctk_runner.runner import CtkSession
 

@@ -16,7 +16,7 @@ import pytest
 from ctk_runner.model import failure_lines
 from ctk_runner.plugin import FOLDER_ATTRIBUTE, PROFILE_ATTRIBUTE, REQUEST_ATTRIBUTE
 from ctk_runner.runner import CtkSession
-from ctk_runner.x1 import FOLDER, SCENARIOS, X1Folder
+from ctk_runner.strict.x1 import FOLDER, SCENARIOS, X1Folder
 
 
 def test_x1_tmf630(ctk: CtkSession) -> None:

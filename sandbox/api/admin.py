@@ -22,7 +22,8 @@ bp = Blueprint("admin", __name__)
 
 def listing(records: list[dict[str, Any]]) -> Response:
     filters = query.parse_filters(request.args.items(multi=True))
-    found = [record for record in records if query.matches(record, filters)]
+    with query.regex_slot(query.uses_regex(filters)):
+        found = [record for record in records if query.matches(record, filters)]
     headers = {"X-Total-Count": str(len(found)), "X-Result-Count": str(len(found))}
     return json_response(found, 200, headers)
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from sandbox.api import customers
 from sandbox.domain import fields, paging, query, sorting
-from sandbox.domain.patch import PATCH_MEDIA_TYPES
+from sandbox.domain.patch import PATCH_MEDIA_TYPES, selects_by_regex
 from sandbox.http import api_base_url, json_response, media_type, read_json, settings
 
 bp = Blueprint("customer", __name__)
@@ -34,7 +34,9 @@ def list_customers() -> Response:
     window = paging.window(args.get("offset"), args.get("limit"),
                            settings().max_limit)
     base = api_base_url()
-    page = customers().list(filters, base, sort=keys, offset=window.offset, limit=window.limit)
+    with query.regex_slot(query.uses_regex(filters)):
+        page = customers().list(filters, base, sort=keys, offset=window.offset,
+                                limit=window.limit)
     body = [fields.select_fields(item, selection) for item in page.items]
     status, headers = paging.response_meta(f"{base}/customer", params, window, page.total,
                                            len(body))
@@ -56,7 +58,9 @@ def retrieve_customer(ident: str) -> Response:
 @bp.patch("/customer/<ident>", strict_slashes=False)
 def patch_customer(ident: str) -> Response:
     body = read_json(PATCH_MEDIA_TYPES)
-    return json_response(customers().patch(ident, body, api_base_url(), media_type()))
+    with query.regex_slot(selects_by_regex(body)):
+        patched = customers().patch(ident, body, api_base_url(), media_type())
+    return json_response(patched)
 
 
 @bp.delete("/customer/<ident>", strict_slashes=False)

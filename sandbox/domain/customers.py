@@ -21,6 +21,8 @@ from sandbox.errors import bad_request, not_found
 from sandbox.repository import Document, Repository
 
 SERVER_OWNED = ("id", "href")
+#: What the conformance kit requires of every instance besides id and href: no patch removes it.
+MANDATORY = ("name", "engagedParty", "@type")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ class CustomerService:
                     raise bad_request(f"'{key}' cannot be changed", reason="Immutable attribute")
             reject_unknown_attributes("Customer", patched)
             validate("Customer", patched, what="result of the patch")
+            removed = [key for key in MANDATORY if key in shown and key not in patched]
+            if removed:
+                raise bad_request(f"{', '.join(removed)} cannot be removed: every Customer "
+                                  "must have it", reason="Mandatory attribute")
             return {k: v for k, v in patched.items() if k != "href"}
 
         with self._repo.lock:

@@ -11,6 +11,7 @@ offset past the end is a 200 with an empty list).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -20,18 +21,17 @@ from sandbox.errors import bad_request
 PAGING_PARAMS = ("offset", "limit")
 
 
+#: Plain ASCII digits only: int() would also take "+5", "1_0", " 5 " and "٥".
+_DIGITS = re.compile(r"[0-9]{1,15}")
+
+
 def parse_non_negative_int(name: str, raw: str | None) -> int | None:
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:  # also the >4300-digit strings Python refuses to convert
-        raise bad_request(f"'{name}' must be a non-negative integer, got '{raw[:40]}'",
-                          reason="Invalid pagination") from None
-    if value < 0:
-        raise bad_request(f"'{name}' must be a non-negative integer, got '{raw[:40]}'",
-                          reason="Invalid pagination")
-    return value
+    if not _DIGITS.fullmatch(raw):
+        raise bad_request(f"'{name}' must be a non-negative integer of at most 15 ASCII "
+                          f"digits, got '{raw[:40]}'", reason="Invalid pagination")
+    return int(raw)
 
 
 @dataclass(frozen=True)

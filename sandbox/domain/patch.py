@@ -24,7 +24,7 @@ import jsonpatch
 import jsonpointer
 
 from sandbox.domain import patch_query
-from sandbox.domain.query import REGEX_BUDGET_SECONDS
+from sandbox.domain.query import budget
 from sandbox.errors import bad_request
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -121,11 +121,17 @@ def json_patch(document: Any, body: Any) -> Any:
 def json_patch_query(document: Any, body: Any) -> Any:
     """JSON Patch whose ``path`` may carry a query: each operation applies to every match."""
     result = copy.deepcopy(document)
-    deadline = time.monotonic() + REGEX_BUDGET_SECONDS  # one budget for the whole patch
+    deadline = time.monotonic() + budget()  # one budget for the whole patch
     for index, op in enumerate(check_operations(body, query=True)):
         for concrete in patch_query.expand(result, index, op, deadline=deadline):
             result = apply_operation(result, index, concrete, original=op)
     return result
+
+
+def selects_by_regex(body: Any) -> bool:
+    """Whether a JSON Patch Query body selects elements with a ``.regex`` filter."""
+    return isinstance(body, list) and any(
+        isinstance(op, dict) and ".regex" in str(op.get("path", "")) for op in body)
 
 
 def check_body(body: Any, media_type: str) -> None:

@@ -13,21 +13,22 @@ satisfies it; a customer without the attribute never matches, even for
 a malformed number or date for a typed attribute, an operator the server does
 not know, or a bad regular expression is a 400 naming the parameter.
 
-A regular expression is at most :data:`MAX_PATTERN_LENGTH` characters and is
-run by the ``regex`` module with a timeout: one request may spend at most
-:data:`REGEX_BUDGET_SECONDS` matching, so catastrophic backtracking ends in a
-400, never in a busy server.
+A regular expression is bounded by :mod:`sandbox.domain.patterns` (length,
+repetition counts and compiled size checked before compiling, a bounded
+cache, a server-wide cap on concurrent evaluations): one request may spend at
+most the regex budget (0.5 s by default) matching, so catastrophic
+backtracking ends in a 400, never in a busy server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
+from sandbox.domain import patterns
 from sandbox.domain.attributes import (
     SCALAR_TYPES,
     Comparable,
@@ -44,8 +45,6 @@ from sandbox.errors import ApiError, bad_request
 RESERVED = frozenset({"fields", "offset", "limit", "sort"})
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "regex")
 ORDERING = frozenset({"gt", "gte", "lt", "lte"})
-MAX_PATTERN_LENGTH = 256
-REGEX_BUDGET_SECONDS = 0.5
 
 _EXAMPLES = {
     "number": "a number such as 700 or 12.5",
@@ -91,7 +90,7 @@ def parse_filter(
     """Parse one ``name=raw`` pair; ``scope`` prefixes the path for schema look-ups.
 
     ``deadline`` (a ``clock()`` time) ends regular-expression matching; by
-    default :data:`REGEX_BUDGET_SECONDS` from now.
+    default the regex budget (:func:`budget`) from now.
     """
     path = split_path(name)
     if path is None:
@@ -107,7 +106,7 @@ def parse_filter(
                            f"of {', '.join('.' + o for o in OPERATORS)}")
     hint = attribute_type(scope + path)
     if op == "regex":
-        ends = clock() + REGEX_BUDGET_SECONDS if deadline is None else deadline
+        ends = clock() + budget() if deadline is None else deadline
         return Filter(name, path, op, (raw,), hint, None, _compile(name, raw), ends)
     if op in ORDERING and hint in ("boolean", "object"):
         what = "a boolean" if hint == "boolean" else "an object; compare one of its attributes"
@@ -126,14 +125,17 @@ def parse_filter(
     return Filter(name, path, op, values, hint)
 
 
+def budget() -> float:
+    """Seconds one request (or one event's routing) may spend matching regexes."""
+    return patterns.limits().budget_seconds
+
+
 def _compile(param: str, pattern: str) -> Any:
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise _invalid(param, pattern[:40] + "...", f"the regular expression is longer than "
-                       f"{MAX_PATTERN_LENGTH} characters")
     try:
-        return regex.compile(pattern)
-    except (regex.error, ValueError, OverflowError, RecursionError) as exc:
-        raise _invalid(param, pattern, f"invalid regular expression ({exc})") from None
+        return patterns.compile_pattern(pattern)
+    except patterns.PatternRefused as exc:
+        shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+        raise _invalid(param, shown, str(exc)) from None
 
 
 def parse_filters(
@@ -147,7 +149,7 @@ def parse_filters(
 
     All regular expressions of one call share one time budget (``deadline``).
     """
-    ends = clock() + REGEX_BUDGET_SECONDS if deadline is None else deadline
+    ends = clock() + budget() if deadline is None else deadline
     return [parse_filter(name, value, scope=scope, deadline=ends, clock=clock)
             for name, value in params if name not in RESERVED]
 
@@ -190,15 +192,37 @@ def _bounds(f: Filter) -> list[Comparable]:
 
 
 def _search(f: Filter, text: str) -> bool:
-    remaining = f.deadline - time.monotonic()
     try:
-        if remaining <= 0:
-            raise TimeoutError
-        return f.pattern.search(text, timeout=remaining) is not None
-    except TimeoutError:
-        raise _invalid(f.param, f.values[0], "the regular expression takes too long to "
-                       f"evaluate (more than {REGEX_BUDGET_SECONDS:g} s for the request); "
+        return patterns.search(f.pattern, text, f.deadline)
+    except patterns.PatternTimeout:
+        shown = f.values[0] if len(f.values[0]) <= 60 else f.values[0][:57] + "..."
+        raise _invalid(f.param, shown, "the regular expression takes too long to "
+                       f"evaluate (more than {budget():g} s for the request); "
                        "simplify it") from None
+    except patterns.PatternBusy:
+        raise _busy() from None
+
+
+def _busy() -> ApiError:
+    return ApiError(503, "The server is evaluating as many regular expressions as it "
+                    "allows at once; retry shortly", reason="Busy", headers={"Retry-After": "1"})
+
+
+@contextlib.contextmanager
+def regex_slot(needed: bool) -> Iterator[None]:
+    """Hold an evaluation slot for the whole request when it evaluates regexes
+    (taken before the store's lock); a 503 when none frees up soon."""
+    with contextlib.ExitStack() as stack:
+        if needed:
+            try:
+                stack.enter_context(patterns.slot())
+            except patterns.PatternBusy:
+                raise _busy() from None
+        yield
+
+
+def uses_regex(filters: Iterable[Filter]) -> bool:
+    return any(f.op == "regex" for f in filters)
 
 
 def holds(f: Filter, value: Any) -> bool:

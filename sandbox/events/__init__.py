@@ -33,6 +33,7 @@ class Notifications:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop delivering; queued events are dropped, attempts in flight get ``timeout``."""
+        self.hub.close(timeout)
         self.dispatcher.close(timeout)
 
 
@@ -49,18 +50,20 @@ def delivery_settings(config: Config) -> DeliverySettings:
         backoff=config.delivery_backoff,
         timeout=(float(config.delivery_timeout[0]), float(config.delivery_timeout[1])),
         mode=config.callback_mode,
+        workers=config.delivery_workers,
     )
 
 
 def install(config: Config, subscriptions: Repository,
             customers: CustomerService) -> Notifications:
     """Build the notification parts and subscribe the hub to ``customers``."""
-    policy = policy_for(config.bind_host, config.callback_networks)
+    policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = DeliveryLog()
     dispatcher = Dispatcher(delivery_settings(config), policy, journal)
-    hub = Hub(subscriptions, dispatcher, policy)
+    hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)
     customers.observers.append(hub.observe)
-    return Notifications(hub, dispatcher, journal, ReceivedEvents(), policy)
+    received = ReceivedEvents(max_bytes=config.sink_max_bytes)
+    return Notifications(hub, dispatcher, journal, received, policy)
 
 
 __all__ = ["EXTENSION", "Notifications", "install"]

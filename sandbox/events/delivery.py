@@ -1,9 +1,11 @@
 """Asynchronous, ordered, retried delivery of events to subscribers' callbacks.
 
-The :class:`Dispatcher` keeps one queue per subscription and drains it on a
-daemon thread of its own, started when the queue gets work and ending when it
-is empty, so an idle sandbox runs no delivery thread and one slow listener
-never delays another subscriber. The head of a queue is retried (connection
+The :class:`Dispatcher` keeps one queue per subscription and drains them on a
+bounded pool of daemon threads (``workers``), started when queues get work and
+ending when all are empty, so an idle sandbox runs no delivery thread and a
+thousand subscriptions cost no more threads than one. A worker waiting for a
+retry's backoff does not hold a thread: the subscription sleeps in a schedule.
+The head of a queue is retried (connection
 error, timeout, 5xx, 408, 429) with exponential backoff up to the configured
 number of attempts before the next event is sent: events reach each
 subscription in the order they happened. Any other answer is final: 2xx is
@@ -19,9 +21,12 @@ recorded as such): a restart drops what was not yet delivered.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from sandbox.events.masking import redact, scrub
 from sandbox.events.model import listener_name, timestamp
 from sandbox.events.safety import CallbackPolicy, CallbackRefused, Resolver, pinned_session, resolve
 
@@ -59,21 +65,6 @@ def target_url(callback: str, event_type: str, mode: str) -> str:
     parts = urlsplit(callback)
     path = parts.path.rstrip("/") + "/listener/" + listener_name(event_type)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def redact(url: str) -> str:
-    """``url`` fit for logs and the admin listing: no password, no query values.
-
-    A callback may carry a token (``?token=...``, ``user:secret@``); the admin
-    listing is readable by anyone who can reach the sandbox.
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair
-                     for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def judge(status: int | None) -> str:
@@ -124,10 +115,17 @@ class DeliverySettings:
     #: Callback certificates: True checks them against the system's trust store, a path
     #: names a CA bundle (file or directory) to trust instead, False does not check.
     verify: bool | str = True
+    #: Threads delivering events, shared by every subscription.
+    workers: int = 4
 
 
 class Dispatcher:
-    """Per-subscription ordered queues, each drained by its own daemon thread."""
+    """Per-subscription ordered queues, drained by a bounded pool of worker threads.
+
+    A subscription is owned by at most one worker at a time (while its head is
+    in flight or waiting for a retry), so its events go out in order; workers
+    start on demand up to ``settings.workers`` and end when nothing is left.
+    """
 
     def __init__(
         self,
@@ -138,13 +136,23 @@ class Dispatcher:
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         resolver: Resolver = resolve,
     ) -> None:
+        if settings.workers < 1:
+            raise ValueError("delivery workers must be at least 1")
         self.settings = settings
         self.policy = policy
         self._resolver = resolver
         self.journal = journal or DeliveryLog()
         self._now = now
         self._queues: dict[str, deque[Delivery]] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        #: Subscriptions with work that no worker owns yet, in the order they got it.
+        self._ready: deque[str] = deque()
+        #: Subscriptions a worker owns: head in flight, or waiting in ``_sleeping``.
+        self._owned: set[str] = set()
+        #: (due, tie-breaker, subscription) for heads waiting to be retried.
+        self._sleeping: list[tuple[float, int, str]] = []
+        self._sequence = itertools.count()
+        self._workers: set[threading.Thread] = set()
+        self._idle = 0
         self._changed = threading.Condition()
         self._closed = False
 
@@ -162,15 +170,22 @@ class Dispatcher:
             full = len(queue) >= MAX_QUEUED
             if not full:
                 queue.append(delivery)
-                if subscription_id not in self._threads:
-                    worker = threading.Thread(target=self._drain, args=(subscription_id,),
-                                              name=f"delivery-{subscription_id[:8]}",
-                                              daemon=True)
-                    self._threads[subscription_id] = worker
-                    worker.start()
+                if subscription_id not in self._owned:
+                    self._owned.add(subscription_id)
+                    self._ready.append(subscription_id)
+                    self._wake_or_start()
         if full:
             self._record(delivery, "dropped", None,
                          f"{MAX_QUEUED} events are already waiting for this subscription", None)
+
+    def _wake_or_start(self) -> None:
+        # Called with the condition held.
+        if self._idle > 0:
+            self._changed.notify()
+        elif len(self._workers) < self.settings.workers:
+            worker = threading.Thread(target=self._work, name="delivery-worker", daemon=True)
+            self._workers.add(worker)
+            worker.start()
 
     def cancel(self, subscription_id: str) -> None:
         """Drop what is queued for a subscription (an attempt in flight still ends)."""
@@ -182,58 +197,77 @@ class Dispatcher:
         with self._changed:
             return sum(len(q) for q in self._queues.values())
 
+    def threads(self) -> int:
+        """Delivery threads alive now (at most ``settings.workers``)."""
+        with self._changed:
+            return len(self._workers)
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop: nothing more is sent; waits a little for attempts in flight."""
         with self._changed:
             self._closed = True
             self._queues.clear()
-            threads = list(self._threads.values())
+            workers = list(self._workers)
             self._changed.notify_all()
-        for worker in threads:
+        for worker in workers:
             if worker is not threading.current_thread():
                 worker.join(timeout)
 
-    # -- the worker ---------------------------------------------------------
+    # -- the workers --------------------------------------------------------
 
-    def _head(self, subscription_id: str) -> Delivery | None:
+    def _next(self) -> Delivery | None:
+        """The head of the next subscription to serve, owned by the caller; None: stop."""
         with self._changed:
-            queue = self._queues.get(subscription_id)
-            if not queue or self._closed:
-                self._queues.pop(subscription_id, None)
-                self._threads.pop(subscription_id, None)
-                return None
-            return queue[0]
+            while not self._closed:
+                now = time.monotonic()
+                while self._sleeping and self._sleeping[0][0] <= now:
+                    self._ready.append(heapq.heappop(self._sleeping)[2])
+                while self._ready:
+                    subscription_id = self._ready.popleft()
+                    queue = self._queues.get(subscription_id)
+                    if queue:
+                        return queue[0]
+                    self._owned.discard(subscription_id)  # cancelled meanwhile
+                    self._queues.pop(subscription_id, None)
+                if not self._sleeping:
+                    break
+                self._idle += 1
+                self._changed.wait(self._sleeping[0][0] - now)
+                self._idle -= 1
+            self._workers.discard(threading.current_thread())
+            return None
 
-    def _still_queued(self, delivery: Delivery) -> bool:
-        queue = self._queues.get(delivery.subscription_id)
-        return not self._closed and queue is not None and bool(queue) and queue[0] is delivery
-
-    def _drain(self, subscription_id: str) -> None:
+    def _work(self) -> None:
         # A session per worker: requests.Session is not safe across threads.
         with pinned_session(self.policy, self._resolver) as session:
-            while (delivery := self._head(subscription_id)) is not None:
-                self._deliver(session, delivery)
+            while (delivery := self._next()) is not None:
+                wait = self._deliver(session, delivery)
                 with self._changed:
+                    subscription_id = delivery.subscription_id
                     queue = self._queues.get(subscription_id)
+                    if wait is not None and queue and queue[0] is delivery:
+                        entry = (time.monotonic() + wait, next(self._sequence), subscription_id)
+                        heapq.heappush(self._sleeping, entry)
+                        continue
                     if queue and queue[0] is delivery:
                         queue.popleft()
+                    if queue:
+                        self._ready.append(subscription_id)
+                    else:
+                        self._queues.pop(subscription_id, None)
+                        self._owned.discard(subscription_id)
 
-    def _deliver(self, session: requests.Session, delivery: Delivery) -> None:
+    def _deliver(self, session: requests.Session, delivery: Delivery) -> float | None:
+        """One attempt, recorded; the seconds until the next one, or None when final."""
         delays = backoff_delays(self.settings.backoff, self.settings.attempts)
-        while True:
-            delivery.attempt += 1
-            outcome, status, error = self._attempt(session, delivery)
-            last = delivery.attempt >= self.settings.attempts
-            if outcome == "retry" and last:
-                outcome = "failed"
-            wait = delays[delivery.attempt - 1] if outcome == "retry" else None
-            self._record(delivery, outcome, status, error, wait)
-            if wait is None:
-                return
-            with self._changed:
-                self._changed.wait_for(lambda: not self._still_queued(delivery), timeout=wait)
-                if not self._still_queued(delivery):
-                    return  # unsubscribed or closed while waiting
+        delivery.attempt += 1
+        outcome, status, error = self._attempt(session, delivery)
+        last = delivery.attempt >= self.settings.attempts
+        if outcome == "retry" and last:
+            outcome = "failed"
+        wait = delays[delivery.attempt - 1] if outcome == "retry" else None
+        self._record(delivery, outcome, status, error, wait)
+        return wait
 
     def _attempt(self, session: requests.Session,
                  delivery: Delivery) -> tuple[str, int | None, str | None]:
@@ -253,14 +287,14 @@ class Dispatcher:
         except requests.Timeout:
             return "retry", None, "timed out"
         except requests.RequestException as exc:
-            return "retry", None, _reason(exc)
+            return "retry", None, _reason(exc, delivery.url)
         # stream=True and no read: a listener's answer body is never downloaded.
         response.close()
         outcome = judge(response.status_code)
         error = None
         if outcome == "rejected":
             redirect = response.headers.get("Location")
-            error = (f"redirect to {redirect} not followed" if redirect and
+            error = (f"redirect to {redact(redirect)} not followed" if redirect and
                      300 <= response.status_code < 400 else "the listener refused the event")
         return outcome, response.status_code, error
 
@@ -292,8 +326,10 @@ class Dispatcher:
                 entry["url"], delivery.attempt, self.settings.attempts, entry["outcome"], detail)
 
 
-def _reason(exc: requests.RequestException) -> str:
-    text = str(exc)
+def _reason(exc: requests.RequestException, url: str) -> str:
+    # urllib3 quotes the path and query ("Max retries exceeded with url: /hooks?token=..."),
+    # and TLS errors the whole URL: mask before the text reaches a log or listing.
+    text = scrub(str(exc), url)
     if "refused" in text.lower():
         return "connection refused"
     return text if len(text) <= 200 else text[:197] + "..."

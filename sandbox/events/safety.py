@@ -6,9 +6,18 @@ on the :class:`CallbackPolicy`:
 * explicit networks (``--allow-callback-network CIDR``, repeatable; the word
   ``global`` stands for every publicly routable address): every address the
   host resolves to must lie in one of them;
-* otherwise automatic: a sandbox listening on loopback only serves its own
-  machine, so any target is fine; one listening on another interface refuses
-  loopback, private, link-local and other non-public targets.
+* otherwise automatic: a sandbox listening on loopback only, without
+  ``--public-url``, serves its own machine, so any target is fine; one
+  listening on another interface, or published through a proxy
+  (``--public-url``), refuses loopback, private, link-local, metadata and other
+  non-public targets.
+
+An IPv6 address that carries an IPv4 one (IPv4-mapped ``::ffff:a.b.c.d``,
+IPv4-compatible ``::a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``,
+Teredo) is judged by the IPv4 address it embeds. Registration and delivery
+read a URL's host the same way: a URL whose host ``urllib.parse`` and urllib3
+(what ``requests`` sends with) would read differently
+(``http://127.0.0.1\\@1.1.1.1/``) is refused.
 
 The host is resolved and *every* address checked, at registration and again
 before each delivery, since DNS may change in between. A delivery then connects
@@ -29,7 +38,8 @@ from urllib.parse import SplitResult, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool
-from urllib3.exceptions import ConnectTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, LocationParseError
+from urllib3.util import parse_url
 
 from sandbox.errors import ApiError
 
@@ -39,6 +49,7 @@ Resolver = Callable[[str, int], list[str]]
 
 GLOBAL = "global"
 MAX_URL_LENGTH = 2048
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 class CallbackRefused(ValueError):
@@ -68,8 +79,31 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches (mapped, compatible, NAT64, 6to4, Teredo)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # IPv4-compatible ::a.b.c.d
+        found.append(low32)
+    if any(address in network for network in _NAT64):
+        found.append(low32)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    return found
+
+
 def category(address: Address) -> str | None:
     """Why ``address`` is not a public target, or None when it is one."""
+    for inner in embedded_ipv4(address):
+        why = category(inner)
+        if why is not None:
+            return f"{why} ({inner}) embedded in an IPv6 address"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
@@ -100,8 +134,8 @@ class CallbackPolicy:
         if self.networks is None:
             return None
         # ::ffff:10.0.0.1 reaches 10.0.0.1: judge the IPv4 address it carries.
-        mapped = getattr(address, "ipv4_mapped", None)
-        plain: Address = mapped if mapped is not None else address
+        embedded = embedded_ipv4(address)
+        plain: Address = embedded[0] if len(embedded) == 1 else address
         for network in self.networks:
             if network == GLOBAL:
                 if category(plain) is None:
@@ -117,19 +151,34 @@ class CallbackPolicy:
         return ", ".join(str(n) for n in self.networks)
 
 
-def policy_for(bind_host: str, networks: Sequence[str] | None) -> CallbackPolicy:
-    """The policy of a sandbox bound to ``bind_host`` with ``--allow-callback-network``."""
+def policy_for(bind_host: str, networks: Sequence[str] | None,
+               public_url: str | None = None) -> CallbackPolicy:
+    """The policy of a sandbox bound to ``bind_host`` with ``--allow-callback-network``
+    and ``--public-url``."""
     if networks:
         parsed = tuple(parse_network(n) for n in networks)
         described = ", ".join(str(n) for n in parsed)
         return CallbackPolicy(parsed, f"callbacks may only target {described}")
-    if is_loopback_host(bind_host):
+    if is_loopback_host(bind_host) and not public_url:
         return CallbackPolicy(None, "this sandbox listens on loopback only")
+    where = f"is published as {public_url}" if public_url else f"listens on {bind_host}"
     return CallbackPolicy(
         (GLOBAL,),
-        f"this sandbox listens on {bind_host}, so callbacks to loopback, private and "
-        "link-local networks are refused (allow networks with --allow-callback-network)",
+        f"this sandbox {where}, so callbacks to loopback, private, link-local and "
+        "metadata addresses are refused (allow networks with --allow-callback-network)",
     )
+
+
+def callback_host(url: str) -> str:
+    """The host of ``url``, when ``urllib.parse`` and urllib3 agree on it; else refused."""
+    split = (urlsplit(url).hostname or "").lower()
+    try:
+        sent = (parse_url(url).host or "").lower().strip("[]")
+    except LocationParseError:
+        sent = ""
+    if not split or split != sent:
+        raise CallbackRefused(f"the host of the URL is ambiguous ({split!r} or {sent!r})")
+    return split
 
 
 def parse_callback(url: object) -> SplitResult:
@@ -138,6 +187,8 @@ def parse_callback(url: object) -> SplitResult:
         raise _bad("'callback' must be an absolute http:// or https:// URL")
     if len(url) > MAX_URL_LENGTH:
         raise _bad(f"'callback' is longer than {MAX_URL_LENGTH} characters")
+    if any(char == "\\" or char.isspace() or not char.isprintable() for char in url.strip()):
+        raise _bad("'callback' holds a backslash, a space or a control character")
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise _bad(f"The callback {url!r} is not an absolute http:// or https:// URL")
@@ -145,6 +196,10 @@ def parse_callback(url: object) -> SplitResult:
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
     except ValueError:
         raise _bad(f"The callback {url!r} has an invalid port") from None
+    try:
+        callback_host(parts.geturl())
+    except CallbackRefused as exc:
+        raise _bad(f"The callback {url!r} is refused: {exc}") from None
     return parts
 
 
@@ -173,7 +228,7 @@ def checked_addresses(url: str, policy: CallbackPolicy,
     when the host does not resolve or any address is refused.
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = callback_host(url)
     try:
         addresses = list(resolver(host, default_port(parts)))
     except (OSError, UnicodeError) as exc:

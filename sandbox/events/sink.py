@@ -11,6 +11,7 @@ listing what their server sent and what was wrong with it.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import deque
@@ -25,6 +26,9 @@ from sandbox.events.model import EVENT_TYPES, event_type_for_listener, listener_
 Document = dict[str, Any]
 MAX_RECORDS = 1000
 MAX_REPORTED = 5
+MAX_KEPT_PROBLEMS = 20
+_MAX_PROBLEM_LENGTH = 300
+_MAX_SUMMARY_MEMBERS = 20
 
 #: Members a consumer needs although the v4.0.0 schemas do not require them.
 EXPECTED_MEMBERS = ("eventId", "eventTime", "eventType")
@@ -54,11 +58,31 @@ def notes(body: Document) -> list[str]:
 class ReceivedEvents:
     """The bounded record of events received by the listener endpoints."""
 
-    def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-                 ) -> None:
-        self._records: deque[Document] = deque(maxlen=MAX_RECORDS)
+    def __init__(self, *, max_bytes: int = 8 * 1024 * 1024,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self._records: deque[tuple[Document, int]] = deque()
+        self._bytes = 0
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._now = now
+
+    @property
+    def size(self) -> int:
+        """Bytes the kept records take as JSON (at most ``max_bytes``)."""
+        with self._lock:
+            return self._bytes
+
+    def _keep(self, record: Document) -> None:
+        size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > self.max_bytes:  # larger than the whole budget: keep its summary only
+            record = {**record, "event": None, "summary": summary(record["event"])}
+            size = len(json.dumps(record, ensure_ascii=False).encode())
+        with self._lock:
+            self._records.append((record, size))
+            self._bytes += size
+            while self._records and (self._bytes > self.max_bytes
+                                     or len(self._records) > MAX_RECORDS):
+                self._bytes -= self._records.popleft()[1]
 
     def receive(self, name: str, body: Any) -> Document:
         """Check and record an event posted to ``/listener/<name>``; 400 when invalid."""
@@ -73,12 +97,15 @@ class ReceivedEvents:
             "receivedAt": timestamp(self._now()),
             "listener": name,
             "eventType": event_type,
-            "eventId": body.get("eventId") if isinstance(body, dict) else None,
+            "eventId": _identifier(body),
             "accepted": not found,
-            "problems": found,
+            "problems": [_short(p) for p in found[:MAX_KEPT_PROBLEMS]],
             "notes": [] if found else notes(body),
-            "event": body,
+            # A refused body is not kept: anyone may post megabytes of nonsense.
+            "event": None if found else body,
         }
+        if found:
+            record["summary"] = summary(body)
         self._keep(record)
         if found:
             shown = "; ".join(found[:MAX_REPORTED])
@@ -87,14 +114,31 @@ class ReceivedEvents:
             raise ApiError(400, f"Invalid {event_type}: {shown}", reason="Schema violation")
         return record
 
-    def _keep(self, record: Document) -> None:
-        with self._lock:
-            self._records.append(record)
-
     def all(self) -> list[Document]:
         with self._lock:
-            return [dict(r) for r in self._records]
+            return [dict(record) for record, _ in self._records]
 
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._bytes = 0
+
+
+def _identifier(body: Any) -> Any:
+    ident = body.get("eventId") if isinstance(body, dict) else None
+    return _short(ident, 100) if isinstance(ident, str) else ident
+
+
+def summary(body: Any) -> Document:
+    """What is kept of a refused body: its JSON type, size and first member names."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    shown: Document = {"type": type(body).__name__, "bytes": len(text.encode())}
+    if isinstance(body, dict):
+        shown["members"] = [_short(str(k), 60) for k in list(body)[:_MAX_SUMMARY_MEMBERS]]
+        if isinstance(body.get("eventType"), str):
+            shown["eventType"] = _short(body["eventType"], 60)
+    return shown
+
+
+def _short(text: str, length: int = _MAX_PROBLEM_LENGTH) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"

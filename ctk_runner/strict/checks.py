@@ -1,11 +1,11 @@
-"""The checks, as small named functions returning :class:`Assertion` records.
+"""The strict profile's checks: what the spec requires beyond the kit.
 
-Kit checks carry the names the CTK prints in its Newman report, so a run of
-this harness and a run of the kit can be compared row by row. Value checks
-and the "not expected" checks are ``kind="value"``: the Postman kit writes
-them so they can never fail, here they are evaluated for real and the profile
-decides whether a mismatch is a warning (``ctk``) or a failure (``strict``).
-Strict checks (``kind="strict"``) cover what no build of the kit checks.
+The kit's own tests live in :mod:`ctk_runner.kit.script` (they follow its
+scripts, quirks included). These checks (``kind="strict"``) cover what no
+build of the kit checks or checks only loosely: the body is JSON of the right
+shape (a retrieve returns an object, a list an array), Location equals href,
+a filter returns what matches, a PATCH applies, the body is a valid Customer,
+an error is a TMF Error.
 
 No function here sends a request or raises on a bad target: a check only
 looks at what it is given and says what it found.
@@ -18,14 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
-from ctk_runner.client import Reply
+from ctk_runner.client import Reply, decode_json
+from ctk_runner.kit.js import describe
 from ctk_runner.model import Assertion, summarize
-from ctk_runner.scenarios import (
-    BODY_INCLUDES_ATTRIBUTES,
-    MANDATORY_ATTRIBUTES,
-    STRING_ATTRIBUTES,
-    VALUE_ATTRIBUTES,
-)
 
 # Strict check names, chosen to read as statements in the report.
 LOCATION_EQUALS_HREF = "Location header equals href"
@@ -35,6 +30,9 @@ FILTER_ONLY_MATCHING = "Filtered list holds only matching customers"
 ONLY_REQUESTED_FIELDS = "Response has only the requested fields"
 VALID_CUSTOMER = "Response body is a valid Customer"
 TMF_ERROR = "Error body is a TMF Error"
+BODY_IS_OBJECT = "Response body is a JSON object"
+BODY_IS_ARRAY = "Response body is a JSON array"
+PATCH_APPLIED = "PATCH response holds the change"
 
 #: Attributes a ``fields=`` response may carry besides the requested one.
 ALWAYS_ALLOWED_FIELDS = frozenset({"id", "href", "@type"})
@@ -56,7 +54,7 @@ def label(instance: Any) -> str:
     return "the instance"
 
 
-# -- kit checks -----------------------------------------------------------------
+# -- shared --------------------------------------------------------------------
 
 
 def status_code(reply: Reply, expected: int) -> Assertion:
@@ -67,100 +65,6 @@ def status_code(reply: Reply, expected: int) -> Assertion:
         f"expected {expected}, got {reply.status} {reply.reason}".rstrip()
     )
     return Assertion(name, reply.status == expected, message)
-
-
-def json_shape(value: Any, parse_error: str | None, expected: type) -> Assertion | None:
-    """A failing assertion when the body is not the JSON the kit's script reads.
-
-    The kit's script would throw there; recording it as an assertion keeps the
-    reason in the per-request table. Nothing is recorded when the shape is right,
-    so conformant runs keep the kit's counts.
-    """
-    kind = "object" if expected is dict else "array"
-    if parse_error is None and isinstance(value, expected):
-        return None
-    reason = parse_error or f"the response body is a JSON {type(value).__name__}, not an {kind}"
-    return Assertion(f"Response body is a JSON {kind}", False, reason)
-
-
-def mandatory_block(instance: Any, text: str) -> list[Assertion]:
-    """The kit's eight attribute tests, run once per returned instance."""
-    obj: Mapping[str, Any] = instance if isinstance(instance, Mapping) else {}
-    who = label(instance)
-    missing = [a for a in MANDATORY_ATTRIBUTES if a not in obj]
-    results = [
-        Assertion(
-            "Instance has all mandatory attributes",
-            not missing,
-            f"{who} lacks {', '.join(missing)}" if missing else "",
-        )
-    ]
-    for attribute in STRING_ATTRIBUTES:
-        value = obj.get(attribute)
-        ok = isinstance(value, str)
-        if attribute not in obj:
-            why = f"{who} has no {attribute}"
-        else:
-            why = f"{who} has {attribute} = {summarize(display(value))}, not a string"
-        results.append(Assertion(f"Response has {attribute} attribute", ok, "" if ok else why))
-    for attribute in BODY_INCLUDES_ATTRIBUTES:
-        value = obj.get(attribute)
-        ok = value is not None and body_includes(text, value)
-        why = (
-            f"{who} has no {attribute}" if value is None
-            else f"the response text does not contain {summarize(display(value))}"
-        )
-        results.append(
-            Assertion(f"Body includes value held on {attribute}", ok, "" if ok else why)
-        )
-    return results
-
-
-def body_includes(text: str, value: Any) -> bool:
-    """Whether the raw response text contains a value.
-
-    Strings are searched as they are and in their JSON-escaped form, since a
-    server may legitimately escape ``/`` or non-ASCII letters.
-    """
-    if isinstance(value, str):
-        escaped = json.dumps(value)[1:-1]
-        return value in text or escaped in text or escaped.replace("/", "\\/") in text
-    return json.dumps(value) in text or display(value) in text
-
-
-def value_checks(instance: Any, held: Mapping[str, Any]) -> list[Assertion]:
-    """The 15 "<attribute> is <held value>" checks for one created customer."""
-    obj: Mapping[str, Any] = instance if isinstance(instance, Mapping) else {}
-    results = []
-    for attribute in VALUE_ATTRIBUTES:
-        expected, actual = held.get(attribute), obj.get(attribute)
-        ok = actual == expected
-        why = "" if ok else (
-            f"{label(instance)} has {attribute} = {summarize(display(actual))}, "
-            f"but the create response held {summarize(display(expected))}"
-        )
-        results.append(Assertion(f"{attribute} is {display(expected)}", ok, why, kind="value"))
-    return results
-
-
-def not_expected(other: str, instance: Any, attribute: str, value: Any) -> Assertion:
-    """``IDCUnn not expected on this test``: the other created customer showed up.
-
-    Its presence is only legitimate when it matches the filter too (both
-    customers may share a name, or a server may use one href for all).
-    """
-    obj: Mapping[str, Any] = instance if isinstance(instance, Mapping) else {}
-    ok = matches(obj, attribute, value)
-    if ok:
-        why = ""
-    elif attribute == "id":
-        why = f"{label(instance)} (ID{other}) is in the result of the filter id={value}"
-    else:
-        why = (
-            f"{label(instance)} (ID{other}) is in the result although its {attribute} "
-            f"is {summarize(display(obj.get(attribute)))}, not {summarize(display(value))}"
-        )
-    return Assertion(f"ID{other} not expected on this test", ok, why, kind="value")
 
 
 def matches(instance: Mapping[str, Any], attribute: str, value: Any) -> bool:
@@ -277,3 +181,24 @@ def tmf_error(reply: Reply) -> Assertion:
         for e in schemas.validator("Error").iter_errors(body)
     ]
     return Assertion(TMF_ERROR, not problems, "; ".join(problems[:3]), "strict")
+
+
+def body_shape(reply: Reply, expected: type) -> tuple[Any, Assertion | None]:
+    """The decoded body, and a failing check when it is not the JSON the spec says."""
+    name = BODY_IS_OBJECT if expected is dict else BODY_IS_ARRAY
+    value, problem = decode_json(reply.text)
+    if problem is not None:
+        return None, Assertion(name, False, problem, "strict")
+    if not isinstance(value, expected):
+        wanted = "a JSON object" if expected is dict else "a JSON array"
+        return value, Assertion(name, False, f"expected {wanted}, got {describe(value)}",
+                                "strict")
+    return value, None
+
+
+def patch_applied(instance: Mapping[str, Any], change: Mapping[str, Any]) -> Assertion:
+    differing = [k for k, v in change.items() if instance.get(k) != v]
+    why = "" if not differing else "; ".join(
+        f"{k} is {summarize(display(instance.get(k)), 80)}, the PATCH sent "
+        f"{summarize(display(change[k]), 80)}" for k in differing)
+    return Assertion(PATCH_APPLIED, not differing, why, "strict")

@@ -1,6 +1,6 @@
 """NT1, the notifications folder: hub registration and the four Customer events.
 
-The runner starts its own :class:`~ctk_runner.listener.EventListener`,
+The runner starts its own :class:`~ctk_runner.notifications.listener.EventListener`,
 registers it with the target's ``POST /hub``, then creates, patches (a status
 change) and deletes a customer, and after each request waits (up to the
 event timeout) for the events the change must produce, judging their shape
@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ctk_runner import checks
 from ctk_runner.client import Reply, decode_json
-from ctk_runner.listener import EventListener, Received, parse_address
 from ctk_runner.model import Assertion, Execution
-from ctk_runner.notification_checks import (
+from ctk_runner.notifications.checks import (
     CHANGE,
     CREATE,
     DELETE,
@@ -39,8 +37,10 @@ from ctk_runner.notification_checks import (
     valid_event,
     valid_subscription,
 )
+from ctk_runner.notifications.listener import EventListener, Received, parse_address
 from ctk_runner.runner import CtkSession
 from ctk_runner.scenarios import Scenario
+from ctk_runner.strict import checks
 
 FOLDER = "NT1"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}

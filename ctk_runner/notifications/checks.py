@@ -1,6 +1,6 @@
 """The checks of the notifications folder NT1, as functions returning assertions.
 
-Like :mod:`ctk_runner.checks`, nothing here sends a request: each function
+Like :mod:`ctk_runner.strict.checks`, nothing here sends a request: each function
 judges what the runner's listener received (a :class:`Received`) or what the
 target answered. Every assertion is ``kind="strict"``: the kit has no such
 checks, so NT1 fails on them in any profile that runs it.
@@ -16,10 +16,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ctk_runner import checks
 from ctk_runner.client import Reply
-from ctk_runner.listener import Received
 from ctk_runner.model import Assertion, summarize
+from ctk_runner.notifications.listener import Received
+from ctk_runner.strict import checks as strict_checks
 
 CREATE = "CustomerCreateEvent"
 CHANGE = "CustomerAttributeValueChangeEvent"
@@ -75,8 +75,8 @@ def carries(item: Received, expected: Mapping[str, Any], what: str) -> Assertion
     customer = event_customer(item)
     differing = [key for key, value in expected.items() if customer.get(key) != value]
     why = "" if not differing else "the event's customer has " + ", ".join(
-        f"{key} = {summarize(checks.display(customer.get(key)), 60)}, expected "
-        f"{summarize(checks.display(expected[key]), 60)}" for key in differing)
+        f"{key} = {summarize(strict_checks.display(customer.get(key)), 60)}, expected "
+        f"{summarize(strict_checks.display(expected[key]), 60)}" for key in differing)
     return Assertion(f"Event carries the {what} customer", not differing, why, "strict")
 
 
@@ -93,7 +93,7 @@ def in_order(found: Mapping[str, Received | None]) -> Assertion:
 
 
 def status_named(reply: Reply, expected: int, name: str) -> Assertion:
-    found = checks.status_code(reply, expected)
+    found = strict_checks.status_code(reply, expected)
     return dataclasses.replace(found, name=name, kind="strict")
 
 

@@ -9,7 +9,7 @@ unrecorded, before the folder ends.
 
 Its requests are numbered 16 to 31, after the kit's 15; each is one
 :class:`~ctk_runner.model.Execution` with ``kind="strict"`` assertions from
-:mod:`ctk_runner.x1_checks`. A request whose predecessor failed is still sent,
+:mod:`ctk_runner.strict.x1_checks`. A request whose predecessor failed is still sent,
 with the unresolved ``{{VARIABLE}}`` left in its URL, as Postman does.
 """
 
@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ctk_runner import checks
-from ctk_runner import x1_checks as x1
 from ctk_runner.client import Reply, decode_json
 from ctk_runner.model import Execution
 from ctk_runner.runner import CtkSession
 from ctk_runner.scenarios import NOT_FOUND_ID, Scenario
+from ctk_runner.strict import checks
+from ctk_runner.strict import x1_checks as x1
 
 FOLDER = "X1"
 MERGE_PATCH = "application/merge-patch+json"

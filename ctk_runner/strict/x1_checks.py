@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests.utils import parse_header_links
 
-from ctk_runner.checks import ALWAYS_ALLOWED_FIELDS, display
 from ctk_runner.client import Reply
 from ctk_runner.model import Assertion, summarize
+from ctk_runner.strict.checks import ALWAYS_ALLOWED_FIELDS, display
 
 PARTIAL_PAGE = "A partial page is 206 Partial Content"
 COUNT_HEADERS = "X-Total-Count and X-Result-Count are present"
@@ -91,8 +91,13 @@ def result_count(reply: Reply, items: Any) -> Assertion:
     count = _count(reply, "X-Result-Count")
     returned = len(ids(items))
     return _strict(RESULT_COUNT, count == returned,
-                   f"X-Result-Count is {reply.header('X-Result-Count')}, "
+                   f"{_header_text(reply, 'X-Result-Count')}, "
                    f"the body holds {returned} customers")
+
+
+def _header_text(reply: Reply, name: str) -> str:
+    value = reply.header(name)
+    return f"the response has no {name} header" if value is None else f"{name} is {value}"
 
 
 def _links(reply: Reply) -> dict[str, str]:
@@ -112,7 +117,7 @@ def link_header(reply: Reply, rels: Sequence[str] = ("first", "next", "last")) -
 
 def filtered_total(reply: Reply, expected: int, what: str) -> Assertion:
     total = _count(reply, "X-Total-Count")
-    why = (f"X-Total-Count is {reply.header('X-Total-Count')} for {what}, which "
+    why = (f"{_header_text(reply, 'X-Total-Count')} for {what}, which "
            f"matches {expected} customers")
     return _strict(FILTERED_TOTAL, total == expected, why)
 
