@@ -21,7 +21,7 @@ from sandbox.seed import seed_once
 
 
 def open_store(url: str, seed_file: str | Path | None, *,
-               max_connections: int = 12) -> PgDatabase:
+               max_connections: int = 12, schema: str | None = None) -> PgDatabase:
     """Connect to ``url``, apply missing migrations and seed a never-seeded database.
 
     Seeding holds an advisory lock in the transaction that inserts the
