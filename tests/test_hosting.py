@@ -206,3 +206,34 @@ def test_reset_empty_snapshot_and_restore(hosted: Hosted) -> None:
     acme_reset = admin.post(f"{hosted.root}/admin/tenants/acme/reset", timeout=10).json()
     listed = hosted.as_tenant(ACME_KEY).get(f"{hosted.api}/customer", timeout=10)
     assert acme_reset["customers"] == int(listed.headers["X-Total-Count"]) > 0
+
+
+# -- the API description -------------------------------------------------------------------
+
+def test_the_served_spec_is_valid_and_points_at_this_server(hosted: Hosted) -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation import OpenAPIV2SpecValidator
+
+    answer = requests.get(f"{hosted.api}/api-docs", timeout=10)  # no key: it is public
+    assert answer.status_code == 200
+    document = answer.json()
+    validate(document, cls=OpenAPIV2SpecValidator)
+    assert document["info"] == {**document["info"], "title": "Customer Management", "version": "4.0"}
+    assert f"http://{document['host']}{document['basePath']}" == hosted.api
+    assert document["schemes"] == ["http"]
+    # the paths the document names answer on the server it names
+    base = f"{document['schemes'][0]}://{document['host']}{document['basePath']}"
+    assert "/customer" in document["paths"]
+    listed = requests.get(base + "/customer", headers={"X-API-Key": ACME_KEY}, timeout=10)
+    assert listed.status_code == 200
+
+
+def test_the_docs_page_and_its_assets_are_served_locally(hosted: Hosted) -> None:
+    page = requests.get(f"{hosted.api}/docs/", timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert "//cdn" not in page.text and "unpkg" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        served = requests.get(f"{hosted.api}/docs/static/{asset}", timeout=10)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
+    missing = requests.get(f"{hosted.api}/docs/static/index.html", timeout=10)
+    assert missing.status_code == 404 and missing.json()["status"] == "404"
