@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import requests
-from ctk_runner.notifications.listener import EventListener, Received
 
 from ctk_runner.embedded import SandboxProcess
+from ctk_runner.notifications.listener import EventListener, Received
 from tests.conftest import MINIMAL, wait_until
 from tests.pg_support import scratch_database
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from ctk_runner.notifications.listener import EventListener, Received
 
+from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
 from sandbox.events.delivery import DeliverySettings
 from sandbox.events.safety import policy_for
