@@ -217,7 +217,8 @@ def test_the_served_spec_is_valid_and_points_at_this_server(hosted: Hosted) -> N
     assert answer.status_code == 200
     document = answer.json()
     validate(document, cls=OpenAPIV2SpecValidator)
-    assert document["info"] == {**document["info"], "title": "Customer Management", "version": "4.0"}
+    assert (document["info"]["title"], document["info"]["version"]) == ("Customer Management",
+                                                                       "4.0")
     assert f"http://{document['host']}{document['basePath']}" == hosted.api
     assert document["schemes"] == ["http"]
     # the paths the document names answer on the server it names
