@@ -51,28 +51,33 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
-    """acme with two named customers, a failed request, a failed delivery, two inbox events."""
+    """A hosted sandbox with a scene to look at (:func:`populate`)."""
     for hosted in hosted_sandbox(tmp_path_factory.mktemp("console"), "--delivery-attempts",
                                  "1", "--delivery-timeout", "2"):
-        acme, admin = hosted.as_tenant(ACME_KEY), hosted.admin()
-        api = hosted.api
-        for name in ("Zebra Traders", "Yak Partners"):
-            acme.post(f"{api}/customer", json={**MINIMAL, "name": name}, timeout=10)
-        hosted.as_tenant(GLOBEX_KEY).post(f"{api}/customer",
-                                          json={**MINIMAL, "name": "Globex Only"}, timeout=10)
-        admin.post(f"{hosted.root}/admin/tenants/acme/faults", timeout=10,
-                   json={"method": "GET", "path": "/customer/*", "action": "status",
-                         "status": 503})
-        acme.get(f"{api}/customer/any", timeout=10)
-        admin.delete(f"{hosted.root}/admin/tenants/acme/faults", timeout=10)
-        acme.post(f"{api}/hub", json={"callback": f"http://127.0.0.1:{closed_port()}/hooks"},
-                  timeout=10)
-        acme.post(f"{api}/customer", json={**MINIMAL, "name": "Xeno Retail"}, timeout=10)
-        acme.post(f"{api}/listener/customerCreateEvent", json={"eventType": "nonsense"},
-                  timeout=10)
-        assert wait_until(lambda: any(d["outcome"] == "failed" for d in admin.get(
-            f"{hosted.root}/admin/tenants/acme/deliveries", timeout=10).json()))
+        populate(hosted)
         yield hosted
+
+
+def populate(hosted: Hosted) -> None:
+    """acme with two named customers, a failed request, a failed delivery, an inbox event."""
+    acme, admin = hosted.as_tenant(ACME_KEY), hosted.admin()
+    api = hosted.api
+    for name in ("Zebra Traders", "Yak Partners"):
+        acme.post(f"{api}/customer", json={**MINIMAL, "name": name}, timeout=10)
+    hosted.as_tenant(GLOBEX_KEY).post(f"{api}/customer",
+                                      json={**MINIMAL, "name": "Globex Only"}, timeout=10)
+    admin.post(f"{hosted.root}/admin/tenants/acme/faults", timeout=10,
+               json={"method": "GET", "path": "/customer/*", "action": "status",
+                     "status": 503})
+    acme.get(f"{api}/customer/any", timeout=10)
+    admin.delete(f"{hosted.root}/admin/tenants/acme/faults", timeout=10)
+    acme.post(f"{api}/hub", json={"callback": f"http://127.0.0.1:{closed_port()}/hooks"},
+              timeout=10)
+    acme.post(f"{api}/customer", json={**MINIMAL, "name": "Xeno Retail"}, timeout=10)
+    acme.post(f"{api}/listener/customerCreateEvent", json={"eventType": "nonsense"},
+              timeout=10)
+    assert wait_until(lambda: any(d["outcome"] == "failed" for d in admin.get(
+        f"{hosted.root}/admin/tenants/acme/deliveries", timeout=10).json()))
 
 
 def sign_in(browser: Any, hosted: Hosted, secret: str, viewport: dict[str, int]) -> Any:
