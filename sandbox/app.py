@@ -82,6 +82,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     return app
 
 
+#: Connections each hosted tenant's PostgreSQL pool may open.
+HOSTED_CONNECTIONS = 4
+
+
 def _read_faults(path: str | None) -> Any:
     if path is None:
         return []
@@ -101,8 +105,11 @@ def open_store(settings: Config, spec: TenantSpec, hosted: bool) -> Database:
     seed = settings.seed_file if spec.seed else None
     if postgres.is_postgres_url(settings.db_path):
         # PostgreSQL seeds under an advisory lock: processes starting together seed once.
-        schema = f"tenant_{spec.name.replace('-', '_')}" if hosted else None
-        return postgres.open_store(settings.db_path, seed, schema=schema)
+        if not hosted:
+            return postgres.open_store(settings.db_path, seed)
+        # Many tenants share one server's connections: a small pool each.
+        return postgres.open_store(settings.db_path, seed, max_connections=HOSTED_CONNECTIONS,
+                                   schema=f"tenant_{spec.name.replace('-', '_')}")
     path = tenant_store(settings.db_path, spec.name) if hosted else settings.db_path
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
