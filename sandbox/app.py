@@ -73,10 +73,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     @app.get("/")
     def roots() -> Response:
         base = http.api_base_url()
+        root = base.removesuffix(API_PREFIX)
         return http.json_response({
-            "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base}],
-            "admin": [f"{base.removesuffix(API_PREFIX)}/admin/deliveries",
-                      f"{base.removesuffix(API_PREFIX)}/admin/received-events"],
+            "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base,
+                      "description": f"{base}/api-docs", "docs": f"{base}/docs/"}],
+            "admin": [f"{root}/admin/deliveries", f"{root}/admin/received-events",
+                      f"{root}/admin/tenants"],
+            "console": f"{root}/console/",
         })
 
     return app
