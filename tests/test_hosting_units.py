@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import create_app
+from sandbox import cli, create_app
 from sandbox.errors import ApiError
 from sandbox.hosting import faults, journal
 from sandbox.hosting.tenants_file import TenantsFileError, parse_specs, read_specs
@@ -176,3 +176,71 @@ def test_each_hosted_tenant_has_its_own_store_file(tmp_path: Path) -> None:
     assert created["id"] in (stores / "globex.json").read_text()
     assert created["id"] not in (stores / "acme.json").read_text()
     assert not (tmp_path / "db.json").exists()
+
+
+def test_a_faults_file_sets_rules_per_tenant_at_start(tmp_path: Path) -> None:
+    rules = [{"tenant": "globex", "path": "/customer", "action": "status", "status": 418},
+             {"path": "/hub/*", "action": "status", "status": 502}]
+    (tmp_path / "faults.json").write_text(json.dumps({"rules": rules}))
+    app = _app(tmp_path, tenants_file=str(tmp_path / "t.json"),
+               faults_file=str(tmp_path / "faults.json"))
+    try:
+        client = app.test_client()
+        api = "/tmf-api/customerManagement/v4"
+        assert client.get(f"{api}/customer", headers={"X-API-Key": GLOBEX_KEY}).status_code == 418
+        assert client.get(f"{api}/customer", headers={"X-API-Key": ACME_KEY}).status_code == 200
+        for key in (ACME_KEY, GLOBEX_KEY):
+            assert client.get(f"{api}/hub/1", headers={"X-API-Key": key}).status_code == 502
+    finally:
+        app.extensions["sandbox.tenants"].close()
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("not json", "cannot read faults file"),
+    (json.dumps([{"action": "explode"}]), "action must be one of"),
+])
+def test_a_bad_faults_file_stops_the_start(tmp_path: Path, content: str, problem: str) -> None:
+    (tmp_path / "faults.json").write_text(content)
+    with pytest.raises(ValueError, match=problem):
+        _app(tmp_path, faults_file=str(tmp_path / "faults.json"))
+
+
+@pytest.mark.parametrize("overrides, honoured", [
+    ({}, True), ({"bind_host": "0.0.0.0"}, False), ({"prefer_faults": False}, False),
+    ({"bind_host": "0.0.0.0", "prefer_faults": True}, True),
+])
+def test_prefer_is_honoured_only_where_allowed(tmp_path: Path, overrides: dict[str, Any],
+                                               honoured: bool) -> None:
+    app = _app(tmp_path, **overrides)
+    try:
+        answer = app.test_client().get("/tmf-api/customerManagement/v4/customer?limit=1",
+                                       headers={"Prefer": "code=503"})
+        assert answer.status_code == (503 if honoured else 206)  # 206: a page of the seed
+    finally:
+        app.extensions["sandbox.tenants"].close()
+
+
+def test_an_open_sandbox_keeps_its_journal_and_faults_at_admin(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    try:
+        client = app.test_client()
+        client.get("/tmf-api/customerManagement/v4/customer?limit=1",
+                   headers={"Authorization": "Bearer not-needed-here"})
+        entries = client.get("/admin/journal").json
+        assert [e["path"] for e in entries] == ["/tmf-api/customerManagement/v4/customer"]
+        assert entries[0]["requestHeaders"]["Authorization"] == "Bearer ***"
+        assert client.post("/admin/faults", json={"action": "drop", "probability": 0}
+                           ).status_code == 201
+        assert client.get("/admin/tenants").json[0]["name"] == "default"
+        assert client.post("/admin/tenants", json={"name": "x"}).status_code == 409
+        assert client.delete("/admin/tenants/default").status_code == 409
+    finally:
+        app.extensions["sandbox.tenants"].close()
+
+
+def test_a_bad_tenants_file_is_a_sentence_at_start(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "t.json").write_text(json.dumps({"tenants": [{"name": "UPPER", "keys": []}]}))
+    code = cli.main(["--port", "0", "--db", ":memory:", "--tenants", str(tmp_path / "t.json")])
+    assert code == 2
+    assert "tenant name 'UPPER' is invalid" in capsys.readouterr().err
