@@ -197,6 +197,10 @@ def test_reset_empty_snapshot_and_restore(hosted: Hosted) -> None:
     invalid = {**kept, "customers": [{"id": "1", "name": 5}]}
     assert admin.post(f"{base}/restore", json=invalid, timeout=10).status_code == 400
     assert globex.get(f"{hosted.api}/customer", timeout=10).json() == []  # nothing changed
+    refused = {**kept, "subscriptions": [{"callback": "ftp://example.com/x"}]}
+    answer = admin.post(f"{base}/restore", json=refused, timeout=10)
+    assert answer.status_code == 400 and "subscription #0" in answer.json()["message"]
+    assert globex.get(f"{hosted.api}/customer", timeout=10).json() == []  # nothing changed
     restored = admin.post(f"{base}/restore", json=kept, timeout=10)
     assert restored.status_code == 200 and restored.json()["customers"] == 1
     again = globex.get(created["href"], timeout=10).json()

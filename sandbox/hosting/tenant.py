@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.domain.customers import CustomerService
-from sandbox.errors import bad_request
+from sandbox.errors import ApiError, bad_request
 from sandbox.events import Notifications
 from sandbox.hosting.faults import FaultRules
 from sandbox.hosting.journal import RequestJournal
@@ -79,6 +79,16 @@ class Tenant:
     def restore(self, body: Any, validate: Callable[[Document], list[str]]) -> Document:
         """Replace customers and subscriptions by a snapshot's; nothing changes if it is bad."""
         customers, subscriptions = check_snapshot(body, validate)
+        hub = self.notifications.hub
+        for index, subscription in enumerate(subscriptions):
+            try:
+                hub.check(subscription)
+            except ApiError as exc:
+                raise bad_request(f"subscription #{index}: {exc.message}",
+                                  reason="Invalid snapshot") from None
+        if len(subscriptions) > hub.max_subscriptions:
+            raise bad_request(f"A tenant holds at most {hub.max_subscriptions} subscriptions",
+                              reason="Invalid snapshot")
         self.empty()
         self._replace_customers(customers)
         for subscription in subscriptions:
