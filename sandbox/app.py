@@ -46,7 +46,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
              if settings.tenants_file else None)
     faults = _read_faults(settings.faults_file)
     tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None),
-                       specs, settings.max_tenants)
+                       specs, settings.max_tenants, changes=_changes_file(settings))
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers
         app.extensions[events.EXTENSION] = tenants.default.notifications
@@ -87,6 +87,16 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
 #: Connections each hosted tenant's PostgreSQL pool may open.
 HOSTED_CONNECTIONS = 4
+
+
+def _changes_file(settings: Config) -> Path | None:
+    """Where the admin API's tenant changes are kept: beside the tenants' TinyDB stores.
+
+    PostgreSQL and ``:memory:`` keep them for the life of the process only.
+    """
+    if postgres.is_postgres_url(settings.db_path) or settings.db_path == ":memory:":
+        return None
+    return Path(tenant_store(settings.db_path, "x")).with_name("_admin.json")  # "_": no tenant name
 
 
 def _read_faults(path: str | None) -> Any:

@@ -244,3 +244,24 @@ def test_a_bad_tenants_file_is_a_sentence_at_start(tmp_path: Path,
     code = cli.main(["--port", "0", "--db", ":memory:", "--tenants", str(tmp_path / "t.json")])
     assert code == 2
     assert "tenant name 'UPPER' is invalid" in capsys.readouterr().err
+
+
+def test_tenants_made_by_the_admin_api_outlive_a_restart(tmp_path: Path) -> None:
+    admin = {"X-Admin-Token": ADMIN_TOKEN}
+    options = {"tenants_file": str(tmp_path / "t.json"), "admin_token": ADMIN_TOKEN}
+    app = _app(tmp_path, **options)
+    client = app.test_client()
+    made = client.post("/admin/tenants", json={"name": "initech", "seed": False}, headers=admin)
+    key = made.json["apiKeys"][0]
+    assert client.delete("/admin/tenants/globex", headers=admin).status_code == 204
+    app.extensions["sandbox.tenants"].close()
+    again = _app(tmp_path, **options)
+    try:
+        names = [t["name"] for t in again.test_client().get("/admin/tenants",
+                                                            headers=admin).json]
+        assert names == ["acme", "initech"]
+        assert again.test_client().get("/tmf-api/customerManagement/v4/customer",
+                                       headers={"X-API-Key": key}).status_code == 200
+        assert (tmp_path / "t.json").read_text() == json.dumps(TENANTS)  # never rewritten
+    finally:
+        again.extensions["sandbox.tenants"].close()

@@ -10,6 +10,7 @@ import hmac
 import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from sandbox.errors import ApiError, bad_request
 from sandbox.hosting.tenant import Tenant
@@ -17,7 +18,10 @@ from sandbox.hosting.tenants_file import (
     DEFAULT_TENANT,
     TenantsFileError,
     TenantSpec,
+    merged,
     parse_spec,
+    read_changes,
+    write_changes,
 )
 
 
@@ -25,10 +29,17 @@ class Registry:
     """Tenants by name; ``build`` opens a tenant's store and services."""
 
     def __init__(self, build: Callable[[TenantSpec], Tenant], specs: list[TenantSpec] | None,
-                 max_tenants: int = 100) -> None:
+                 max_tenants: int = 100, changes: Path | None = None) -> None:
         self._build = build
         self.open = specs is None
         self.max_tenants = max_tenants
+        #: Where the admin API's creations and deletions are kept (None: not kept).
+        self.changes = changes
+        self._created, self._deleted = read_changes(changes)
+        if specs is not None:
+            specs = merged(specs, self._created, self._deleted)
+            if len(specs) > max_tenants:
+                raise TenantsFileError(f"{len(specs)} tenants; at most {max_tenants} are served")
         self._tenants: dict[str, Tenant] = {}
         self._lock = threading.Lock()
         try:
@@ -86,7 +97,14 @@ class Registry:
             if taken & set(spec.keys):
                 raise ApiError(409, "A key may select one tenant only", reason="Key in use")
             tenant = self._tenants[spec.name] = self._build(spec)
+            self._created = [s for s in self._created if s.name != spec.name] + [spec]
+            self._deleted.discard(spec.name)
+            self._keep()
         return tenant, list(spec.keys)
+
+    def _keep(self) -> None:
+        if self.changes is not None:
+            write_changes(self.changes, self._created, self._deleted)
 
     def delete(self, name: str) -> None:
         """Remove a tenant with its data (its customers and subscriptions are emptied)."""
@@ -95,6 +113,10 @@ class Registry:
                            reason="Not a hosted sandbox")
         with self._lock:
             tenant = self._tenants.pop(name, None)
+            if tenant is not None:
+                self._created = [s for s in self._created if s.name != name]
+                self._deleted.add(name)
+                self._keep()
         if tenant is None:
             raise ApiError(404, f"No tenant {name}", reason="Resource not found")
         try:

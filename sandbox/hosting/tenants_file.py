@@ -1,12 +1,16 @@
 """The tenants file (``--tenants tenants.json`` or ``.toml``): names, API keys, seed on/off.
 
 JSON: ``{"tenants": [{"name": "acme", "keys": ["k1"], "seed": true}]}`` (a bare
-list works too); TOML: ``[[tenants]]`` tables with the same fields.
+list works too); TOML: ``[[tenants]]`` tables with the same fields. The tenants
+the admin API creates or deletes are kept apart (``read_changes`` /
+``write_changes``), so a restart serves them too and the operator's file is
+never rewritten.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -94,3 +98,33 @@ def read_specs(path: str | Path, max_tenants: int) -> list[TenantSpec]:
     except (OSError, ValueError) as exc:
         raise TenantsFileError(f"cannot read tenants file {path}: {exc}") from None
     return parse_specs(data, max_tenants)
+
+
+def read_changes(path: Path | None) -> tuple[list[TenantSpec], set[str]]:
+    """The tenants the admin API created and the names it deleted (``--tenants`` file aside)."""
+    if path is None or not path.exists():
+        return [], set()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        created = [parse_spec(item) for item in data.get("created", [])]
+        return created, {check_name(name) for name in data.get("deleted", [])}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TenantsFileError(f"cannot read {path}: {exc}") from None
+
+
+def write_changes(path: Path, created: list[TenantSpec], deleted: set[str]) -> None:
+    """Keep the admin API's changes atomically (temp file + rename) beside the stores."""
+    data = {"created": [{"name": s.name, "keys": list(s.keys), "seed": s.seed}
+                        for s in created], "deleted": sorted(deleted)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def merged(specs: list[TenantSpec], created: list[TenantSpec],
+           deleted: set[str]) -> list[TenantSpec]:
+    """The file's tenants less those deleted, plus those created (a file name wins)."""
+    kept = [spec for spec in specs if spec.name not in deleted]
+    names = {spec.name for spec in kept}
+    return kept + [spec for spec in created if spec.name not in names]
