@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="requests each tenant's journal keeps (default: %(default)s)")
     hosting.add_argument("--max-tenants", type=_positive_int, default=Config.max_tenants,
                          help="most tenants served at once (default: %(default)s)")
+    hosting.add_argument("--max-delayed-requests", type=_positive_int,
+                         default=Config.max_delayed_requests,
+                         help="requests sleeping on a delay fault at once, server-wide; more "
+                         "are answered without the delay (default: %(default)s)")
     return parser
 
 
@@ -196,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefer_faults=args.prefer_faults,
         journal_size=args.journal_size,
         max_tenants=args.max_tenants,
+        max_delayed_requests=args.max_delayed_requests,
         **{option.removeprefix("--").replace("-", "_"):
            getattr(args, option.removeprefix("--").replace("-", "_"))
            for option, _, _ in LIMIT_OPTIONS},

@@ -70,6 +70,8 @@ class Config:
     journal_body_bytes: int = 4096
     max_fault_rules: int = 50
     max_fault_delay_ms: int = 10_000
+    #: Requests that may sleep on a delay fault at once, server-wide (each holds a thread).
+    max_delayed_requests: int = 4
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EXTENSION = "sandbox.tenants"
+DELAY_SLOTS = "sandbox.delay_slots"
 DROP = "sandbox.drop"
 #: Paths under the API root that describe the API rather than serve a tenant's data.
 PUBLIC = (f"{API_PREFIX}/api-docs", f"{API_PREFIX}/docs")
@@ -128,7 +130,16 @@ def _apply_faults(config: Config) -> None:
         return
     g.fault = fault.describe()
     if fault.action == "delay":
-        time.sleep(fault.delay_ms / 1000)
+        # A sleeping request holds a server thread: only a few may sleep at once, so one
+        # tenant's slow rules never stall the others. Past that the answer comes at once.
+        slots: threading.BoundedSemaphore = current_app.extensions[DELAY_SLOTS]
+        if not slots.acquire(blocking=False):
+            g.fault += "; skipped: every delay slot is busy"
+            return
+        try:
+            time.sleep(fault.delay_ms / 1000)
+        finally:
+            slots.release()
     elif fault.action == "drop":
         request.environ[DROP] = True
         raise ApiError(503, "Connection dropped by a fault rule", reason="Injected fault")
@@ -185,6 +196,8 @@ class DropConnections:
 
 def install(app: Flask, tenants: Registry) -> None:
     app.extensions[EXTENSION] = tenants
+    app.extensions[DELAY_SLOTS] = threading.BoundedSemaphore(
+        app.config["SANDBOX"].max_delayed_requests)
     app.wsgi_app = DropConnections(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request

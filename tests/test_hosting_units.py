@@ -265,3 +265,22 @@ def test_tenants_made_by_the_admin_api_outlive_a_restart(tmp_path: Path) -> None
         assert (tmp_path / "t.json").read_text() == json.dumps(TENANTS)  # never rewritten
     finally:
         again.extensions["sandbox.tenants"].close()
+
+
+def test_delays_take_a_slot_and_skip_when_every_slot_is_busy(tmp_path: Path) -> None:
+    app = _app(tmp_path, max_delayed_requests=1)
+    try:
+        slots = app.extensions["sandbox.delay_slots"]
+        client = app.test_client()
+        url = "/tmf-api/customerManagement/v4/hub/none"
+        assert client.get(url, headers={"Prefer": "delay=1"}).status_code == 404
+        assert slots.acquire(blocking=False)  # the one slot is free again; now hold it
+        try:
+            assert client.get(url, headers={"Prefer": "delay=5000"}).status_code == 404
+        finally:
+            slots.release()
+        faults = [e["fault"] for e in client.get("/admin/journal").json]
+        assert faults == ["delay 1ms (Prefer header)",
+                          "delay 5000ms (Prefer header); skipped: every delay slot is busy"]
+    finally:
+        app.extensions["sandbox.tenants"].close()
