@@ -173,8 +173,10 @@ def test_a_wrong_key_gets_no_console(browser: Any, scene: Hosted) -> None:
     page.goto(f"{scene.root}/console/login")
     page.fill("#key", "wrong-key-0123456789")
     page.click("button[type=submit]")
-    page.wait_for_selector("#key")  # back on the sign-in form
-    assert "Zebra" not in page.content()
+    assert "not known" in page.inner_text("#login-error")
+    assert page.locator("#key").is_visible() and "Zebra" not in page.content()
+    page.goto(f"{scene.root}/console/journal")  # no cookie was set: back to sign-in
+    assert page.url.endswith("/console/login")
     page.close()
 
 

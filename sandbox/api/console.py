@@ -55,10 +55,15 @@ def page(template: str, who: Viewer, **context: object) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         return render_template("console_login.html", failed=False)
     key = request.form.get("key", "").strip()
+    config, hosted = settings(), tenancy.registry()
+    admin = bool(config.admin_token) and hmac.compare_digest(
+        key.encode(), (config.admin_token or "").encode())
+    if not admin and (hosted.open or hosted.for_key(key) is None):
+        return render_template("console_login.html", failed=True), 401
     response = redirect(url_for("console.customers"))
     response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/console",
                         secure=request.is_secure)
