@@ -284,3 +284,21 @@ def test_delays_take_a_slot_and_skip_when_every_slot_is_busy(tmp_path: Path) -> 
                           "delay 5000ms (Prefer header); skipped: every delay slot is busy"]
     finally:
         app.extensions["sandbox.tenants"].close()
+
+
+@pytest.mark.parametrize("public_url, host, base, scheme", [
+    (None, "localhost", "/tmf-api/customerManagement/v4", "http"),
+    ("https://sandbox.example.com", "sandbox.example.com", "/tmf-api/customerManagement/v4",
+     "https"),
+    ("https://example.com:8443/partners/", "example.com:8443",
+     "/partners/tmf-api/customerManagement/v4", "https"),
+])
+def test_the_spec_points_at_the_public_address(tmp_path: Path, public_url: str | None,
+                                               host: str, base: str, scheme: str) -> None:
+    app = _app(tmp_path, public_url=public_url)
+    try:
+        document = app.test_client().get("/tmf-api/customerManagement/v4/api-docs").json
+        assert (document["host"], document["basePath"], document["schemes"]) == (
+            host, base, [scheme])
+    finally:
+        app.extensions["sandbox.tenants"].close()
