@@ -128,7 +128,7 @@ def _apply_faults(config: Config) -> None:
         fault = tenant.faults.pick(request.method, request.path.removeprefix(API_PREFIX) or "/")
     if fault is None:
         return
-    g.fault = fault.describe()
+    g.fault, g.preference = fault.describe(), fault.preference()
     if fault.action == "delay":
         # A sleeping request holds a server thread: only a few may sleep at once, so one
         # tenant's slow rules never stall the others. Past that the answer comes at once.
@@ -149,6 +149,8 @@ def _apply_faults(config: Config) -> None:
 
 
 def _journal(response: Response) -> Response:
+    if g.get("preference") and not g.get("fault", "").endswith("busy"):
+        response.headers["Preference-Applied"] = g.preference
     tenant: Tenant | None = g.get("tenant")
     if tenant is None or not _is_api(request.path):  # operators' requests are not journaled
         return response

@@ -94,6 +94,9 @@ def test_prefer_asks_for_one_status_or_delay(hosted: Hosted) -> None:
     acme = hosted.as_tenant(ACME_KEY)
     answer = acme.get(f"{hosted.api}/customer", headers={"Prefer": "code=503"}, timeout=10)
     assert answer.status_code == 503 and answer.json()["reason"] == "Injected fault"
+    assert answer.headers["Preference-Applied"] == "code=503"
+    plain = acme.get(f"{hosted.api}/customer?name=nobody", timeout=10)
+    assert "Preference-Applied" not in plain.headers
     elapsed, status = timed(acme, f"{hosted.api}/customer?name=nobody", Prefer="delay=300")
     assert status == 200 and elapsed >= 0.3
     assert acme.get(f"{hosted.api}/customer", headers={"Prefer": "code=200"},

@@ -34,6 +34,12 @@ class Fault:
     delay_ms: int = 0
     rule: str | None = None
 
+    def preference(self) -> str | None:
+        """The ``Preference-Applied`` value (RFC 7240) of a fault a client asked for."""
+        if self.rule:
+            return None
+        return f"code={self.status}" if self.action == "status" else f"delay={self.delay_ms}"
+
     def describe(self) -> str:
         origin = f"rule {self.rule}" if self.rule else "Prefer header"
         detail = {"status": f"status {self.status}", "delay": f"delay {self.delay_ms}ms",
