@@ -182,6 +182,13 @@ def test_tenants_are_created_and_deleted_by_the_operator(hosted: Hosted) -> None
     assert admin.delete(f"{hosted.root}/admin/tenants/initech", timeout=10).status_code == 204
     assert initech.get(f"{hosted.api}/customer", timeout=10).status_code == 401
     assert admin.delete(f"{hosted.root}/admin/tenants/initech", timeout=10).status_code == 404
+    # made again, seeded this time: it starts from the seed, not from the deleted tenant's data
+    again = admin.post(f"{hosted.root}/admin/tenants", json={"name": "initech"}, timeout=10)
+    fresh = hosted.as_tenant(again.json()["apiKeys"][0]).get(f"{hosted.api}/customer",
+                                                             timeout=10)
+    assert key != again.json()["apiKeys"][0]
+    assert MINIMAL["name"] not in fresh.text and int(fresh.headers["X-Total-Count"]) > 0
+    admin.delete(f"{hosted.root}/admin/tenants/initech", timeout=10)
 
 
 def test_reset_empty_snapshot_and_restore(hosted: Hosted) -> None:

@@ -120,7 +120,7 @@ class Registry:
         if tenant is None:
             raise ApiError(404, f"No tenant {name}", reason="Resource not found")
         try:
-            tenant.empty()
+            tenant.erase()
         finally:
             tenant.close()
 
