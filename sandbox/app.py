@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
 
-from sandbox import events, http, postgres
-from sandbox.api import CUSTOMERS, admin, customer, hub, listener
+from sandbox import events, http, postgres, tenancy
+from sandbox.api import CUSTOMERS, admin, console, customer, docs, hub, listener
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain import patterns
 from sandbox.domain.customers import CustomerService
+from sandbox.errors import ApiError
+from sandbox.hosting.faults import FaultRules, rules_for
+from sandbox.hosting.journal import RequestJournal
+from sandbox.hosting.registry import Registry
+from sandbox.hosting.tenant import Tenant, tenant_store
+from sandbox.hosting.tenants_file import TenantSpec, read_specs
 from sandbox.repository import Database
 from sandbox.seed import seed_once
 from sandbox.storage import open_database
@@ -34,29 +42,24 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         max_expansion=settings.regex_max_expansion, budget_seconds=settings.regex_budget,
         slots=settings.regex_slots, cache_size=settings.regex_cache_size))
 
-    # PostgreSQL seeds under an advisory lock: processes starting together seed once.
-    db: Database = (postgres.open_store(settings.db_path, settings.seed_file)
-                    if postgres.is_postgres_url(settings.db_path)
-                    else open_database(settings.db_path))
-    try:
-        customers = db.table("customer")
-        if not isinstance(db, postgres.PgDatabase):
-            seed_once(customers, db.table("meta"), settings.seed_file)
-        service = app.extensions[CUSTOMERS] = CustomerService(customers)
-        # The hub observes the customer service; subscriptions persist like customers.
-        app.extensions[events.EXTENSION] = (
-            postgres.install_events(settings, db, service) if isinstance(db, postgres.PgDatabase)
-            else events.install(settings, db.table("hub"), service))
-    except BaseException:
-        db.close()  # the store's owner lock goes with the app that failed to start
-        raise
-    app.extensions["sandbox.db"] = db
+    specs = (read_specs(settings.tenants_file, settings.max_tenants)
+             if settings.tenants_file else None)
+    faults = _read_faults(settings.faults_file)
+    tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None),
+                       specs, settings.max_tenants, changes=_changes_file(settings))
+    if tenants.open:  # the single-store names, as before tenancy
+        app.extensions[CUSTOMERS] = tenants.default.customers
+        app.extensions[events.EXTENSION] = tenants.default.notifications
+        app.extensions["sandbox.db"] = tenants.default.db
 
     http.register(app)
+    tenancy.install(app, tenants)
     app.register_blueprint(customer.bp, url_prefix=API_PREFIX)
     app.register_blueprint(hub.bp, url_prefix=API_PREFIX)
     app.register_blueprint(listener.bp, url_prefix=API_PREFIX)
-    app.register_blueprint(admin.bp, url_prefix="/admin")
+    admin.register(app)
+    app.register_blueprint(docs.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(console.bp, url_prefix="/console")
 
     @app.get(API_PREFIX + "/", strict_slashes=False)
     def api_root() -> Response:
@@ -70,10 +73,86 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     @app.get("/")
     def roots() -> Response:
         base = http.api_base_url()
+        root = base.removesuffix(API_PREFIX)
         return http.json_response({
-            "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base}],
-            "admin": [f"{base.removesuffix(API_PREFIX)}/admin/deliveries",
-                      f"{base.removesuffix(API_PREFIX)}/admin/received-events"],
+            "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base,
+                      "description": f"{base}/api-docs", "docs": f"{base}/docs/"}],
+            "admin": [f"{root}/admin/deliveries", f"{root}/admin/received-events",
+                      f"{root}/admin/tenants"],
+            "console": f"{root}/console/",
         })
 
     return app
+
+
+#: Connections each hosted tenant's PostgreSQL pool may open.
+HOSTED_CONNECTIONS = 4
+
+
+def _changes_file(settings: Config) -> Path | None:
+    """Where the admin API's tenant changes are kept: beside the tenants' TinyDB stores.
+
+    PostgreSQL and ``:memory:`` keep them for the life of the process only.
+    """
+    if postgres.is_postgres_url(settings.db_path) or settings.db_path == ":memory:":
+        return None
+    return Path(tenant_store(settings.db_path, "x")).with_name("_admin.json")  # "_": no tenant name
+
+
+def _read_faults(path: str | None) -> Any:
+    if path is None:
+        return []
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read faults file {path}: {exc}") from None
+
+
+def open_store(settings: Config, spec: TenantSpec, hosted: bool) -> Database:
+    """The tenant's store: the ``--db`` store itself, or its own beside it when hosted.
+
+    A hosted tenant gets ``<db stem>.tenants/<name>.json`` (TinyDB) or the
+    schema ``tenant_<name>`` (PostgreSQL): stores apart, so no query can
+    reach another tenant's documents.
+    """
+    seed = settings.seed_file if spec.seed else None
+    if postgres.is_postgres_url(settings.db_path):
+        # PostgreSQL seeds under an advisory lock: processes starting together seed once.
+        if not hosted:
+            return postgres.open_store(settings.db_path, seed)
+        # Many tenants share one server's connections: a small pool each.
+        return postgres.open_store(settings.db_path, seed, max_connections=HOSTED_CONNECTIONS,
+                                   schema=f"tenant_{spec.name.replace('-', '_')}")
+    path = tenant_store(settings.db_path, spec.name) if hosted else settings.db_path
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db: Database = open_database(path)
+    try:
+        seed_once(db.table("customer"), db.table("meta"), seed)
+    except BaseException:
+        db.close()  # the store's owner lock goes with the app that failed to start
+        raise
+    return db
+
+
+def build_tenant(settings: Config, spec: TenantSpec, faults: Any, hosted: bool) -> Tenant:
+    """One tenant: its store, customer service, notifications, journal and fault rules."""
+    db = open_store(settings, spec, hosted)
+    try:
+        service = CustomerService(db.table("customer"))
+        # The hub observes the customer service; subscriptions persist like customers.
+        notifications = (
+            postgres.install_events(settings, db, service) if isinstance(db, postgres.PgDatabase)
+            else events.install(settings, db.table("hub"), service))
+        rules = FaultRules(settings.max_fault_rules, settings.max_fault_delay_ms)
+        for rule in rules_for(faults, spec.name):
+            try:
+                rules.add(rule)
+            except ApiError as exc:
+                raise ValueError(f"faults file {settings.faults_file}: {exc.message}") from None
+    except BaseException:
+        db.close()
+        raise
+    return Tenant(spec, db, service, notifications,
+                  settings.seed_file if spec.seed else None,
+                  RequestJournal(settings.journal_size, settings.journal_body_bytes), rules)

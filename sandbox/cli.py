@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -13,14 +14,17 @@ from typing import Any
 
 from waitress.server import create_server
 
-from sandbox import events
+from sandbox import tenancy
 from sandbox.app import create_app
 from sandbox.config import API_PREFIX, Config, default_seed_file
 from sandbox.events.delivery import CALLBACK_MODES
 from sandbox.events.safety import parse_network
+from sandbox.hosting.tenants_file import TenantsFileError
 from sandbox.postgres import command as migrate_command
 from sandbox.seed import SeedError
 from sandbox.storage import StoreCorruptError
+
+ADMIN_TOKEN_VARIABLE = "TMF629_ADMIN_TOKEN"
 
 
 def _positive_int(text: str) -> int:
@@ -123,6 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--delivery-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="read timeout of one delivery attempt; connecting may take 3 s "
                         "at most (default: %(default)s)")
+    hosting = parser.add_argument_group("hosting (see README, Hosting the sandbox)")
+    hosting.add_argument("--tenants", metavar="FILE",
+                         help="JSON or TOML file of tenants (name, keys, seed); every API "
+                         "request then needs a tenant's key (default: one open sandbox)")
+    hosting.add_argument("--admin-token", default=os.environ.get(ADMIN_TOKEN_VARIABLE),
+                         help="token the /admin API and the operator console need; required "
+                         f"for /admin with --tenants or a non-loopback --host (default: "
+                         f"${ADMIN_TOKEN_VARIABLE}; without it such an admin API is off)")
+    hosting.add_argument("--faults", metavar="FILE",
+                         help="JSON file of fault rules loaded at start")
+    hosting.add_argument("--prefer-faults", action=argparse.BooleanOptionalAction, default=None,
+                         help="honour 'Prefer: code=503' / 'Prefer: delay=200' (default: only "
+                         "when --host is loopback)")
+    hosting.add_argument("--journal-size", type=_positive_int, default=Config.journal_size,
+                         help="requests each tenant's journal keeps (default: %(default)s)")
+    hosting.add_argument("--max-tenants", type=_positive_int, default=Config.max_tenants,
+                         help="most tenants served at once (default: %(default)s)")
+    hosting.add_argument("--max-delayed-requests", type=_positive_int,
+                         default=Config.max_delayed_requests,
+                         help="requests sleeping on a delay fault at once, server-wide; more "
+                         "are answered without the delay (default: %(default)s)")
     return parser
 
 
@@ -169,6 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         delivery_backoff=args.delivery_backoff,
         delivery_timeout=(min(3.0, args.delivery_timeout), args.delivery_timeout),
         trusted_proxies=tuple(args.trusted_proxy or ()),
+        tenants_file=args.tenants,
+        admin_token=args.admin_token or None,
+        faults_file=args.faults,
+        prefer_faults=args.prefer_faults,
+        journal_size=args.journal_size,
+        max_tenants=args.max_tenants,
+        max_delayed_requests=args.max_delayed_requests,
         **{option.removeprefix("--").replace("-", "_"):
            getattr(args, option.removeprefix("--").replace("-", "_"))
            for option, _, _ in LIMIT_OPTIONS},
@@ -190,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # otherwise strip them before the app sees them.
             clear_untrusted_proxy_headers=False,
         )
-    except (SeedError, StoreCorruptError, OSError, ValueError) as exc:
+    except (SeedError, StoreCorruptError, TenantsFileError, OSError, ValueError) as exc:
         print(f"tmf629-sandbox: {exc}", file=sys.stderr)
         return 2
     port = server.effective_port  # type: ignore[union-attr]  # one host: a TcpWSGIServer
@@ -198,8 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Serving TMF629 Customer API on {url}", flush=True)
     if args.public_url:
         print(f"Public URL: {args.public_url}", flush=True)
-    notifications = app.extensions[events.EXTENSION]
-    policy = notifications.policy
+    tenants = app.extensions[tenancy.EXTENSION]
+    policy = tenants.all()[0].notifications.policy
+    if not tenants.open:
+        print(f"Hosting {len(tenants.names())} tenant(s): {', '.join(tenants.names())}",
+              flush=True)
     print(f"Callbacks may target: {policy.describe()} ({policy.explanation})", flush=True)
     if args.trusted_proxy:
         print(f"X-Forwarded-* believed from: {', '.join(args.trusted_proxy)}", flush=True)
@@ -211,8 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.close()
-        notifications.close()
-        app.extensions["sandbox.db"].close()
+        tenants.close()
     print("Stopped.", flush=True)
     return 0
 

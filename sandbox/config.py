@@ -55,6 +55,23 @@ class Config:
     max_subscriptions: int = 100
     #: Bytes of received events the listener sink keeps (oldest dropped first).
     sink_max_bytes: int = 8 * 1024 * 1024
+    # -- hosting (sandbox.hosting, README "Hosting the sandbox") --
+    #: JSON or TOML file of tenants (name, keys, seed); None: one open default tenant.
+    tenants_file: str | None = None
+    #: The operator's token for /admin; required when hosting tenants or not loopback-only.
+    admin_token: str | None = None
+    #: JSON file of fault rules loaded at start (a rule without "tenant" applies to all).
+    faults_file: str | None = None
+    #: Honour "Prefer: code=503" / "Prefer: delay=200"; None: only on a loopback bind_host.
+    prefer_faults: bool | None = None
+    max_tenants: int = 100
+    #: Requests each tenant's journal keeps, and bytes of each body it keeps.
+    journal_size: int = 200
+    journal_body_bytes: int = 4096
+    max_fault_rules: int = 50
+    max_fault_delay_ms: int = 10_000
+    #: Requests that may sleep on a delay fault at once, server-wide (each holds a thread).
+    max_delayed_requests: int = 4
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))

@@ -42,6 +42,7 @@ PLAIN = [
     *sources("sandbox", "storage"),
     *sources("sandbox", "seed"),
     *sources("sandbox", "postgres"),
+    *sources("sandbox", "hosting"),
 ]
 
 

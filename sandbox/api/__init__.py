@@ -1,24 +1,23 @@
 """Flask blueprints, one per resource of the Customer Management API.
 
-The accessors below hand views the app's services with their types, so the
-``app.extensions`` keys live in one place.
+The accessors below hand views the services of the request's tenant
+(:func:`sandbox.tenancy.current`), so no view knows about tenancy.
 """
 
 from __future__ import annotations
 
-from flask import current_app
-
+from sandbox import tenancy
 from sandbox.domain.customers import CustomerService
-from sandbox.events import EXTENSION, Notifications
+from sandbox.events import Notifications
 
 CUSTOMERS = "sandbox.customers"
 
 
 def customers() -> CustomerService:
-    service: CustomerService = current_app.extensions[CUSTOMERS]
-    return service
+    """The customer service of the request's tenant."""
+    return tenancy.current().customers
 
 
 def notifications() -> Notifications:
-    hub: Notifications = current_app.extensions[EXTENSION]
-    return hub
+    """The notification parts of the request's tenant."""
+    return tenancy.current().notifications

@@ -100,6 +100,22 @@ class Hub:
         self._cache = {doc["id"]: doc for doc in repository.all()}
 
     def register(self, body: Any) -> Document:
+        callback, text = self.check(body)
+        subscription: Document = {"id": self._new_id(), "callback": callback, "query": text}
+        with self._lock:
+            if len(self._cache) >= self.max_subscriptions:
+                raise ApiError(403, f"This sandbox holds {self.max_subscriptions} "
+                               "subscriptions already, its maximum; remove one first",
+                               reason="Too many subscriptions")
+            self._repo.insert(subscription)
+            self._cache[subscription["id"]] = dict(subscription)
+            self._since[subscription["id"]] = self._sequence
+        log.info("subscription %s registered: %s %s", subscription["id"], redact(callback),
+                 text)
+        return subscription
+
+    def check(self, body: Any) -> tuple[str, str]:
+        """The callback and query of a valid ``EventSubscriptionInput``; 400 otherwise."""
         if not isinstance(body, dict):
             raise bad_request("The body must be a JSON object (an EventSubscriptionInput)")
         if "id" in body:
@@ -120,18 +136,7 @@ class Hub:
         except CallbackRefused as exc:
             raise ApiError(400, f"The callback {callback} is not allowed: {exc}",
                            reason="Callback not allowed") from None
-        subscription: Document = {"id": self._new_id(), "callback": callback, "query": text}
-        with self._lock:
-            if len(self._cache) >= self.max_subscriptions:
-                raise ApiError(403, f"This sandbox holds {self.max_subscriptions} "
-                               "subscriptions already, its maximum; remove one first",
-                               reason="Too many subscriptions")
-            self._repo.insert(subscription)
-            self._cache[subscription["id"]] = dict(subscription)
-            self._since[subscription["id"]] = self._sequence
-        log.info("subscription %s registered: %s %s", subscription["id"], redact(callback),
-                 text)
-        return subscription
+        return callback, text
 
     def get(self, ident: str) -> Document:
         found = self._repo.get(ident)

@@ -21,13 +21,15 @@ from sandbox.seed import seed_once
 
 
 def open_store(url: str, seed_file: str | Path | None, *,
-               max_connections: int = 12) -> PgDatabase:
+               max_connections: int = 12, schema: str | None = None) -> PgDatabase:
     """Connect to ``url``, apply missing migrations and seed a never-seeded database.
 
     Seeding holds an advisory lock in the transaction that inserts the
-    customers and the marker, so processes starting together seed once.
+    customers and the marker, so processes starting together seed once. A
+    ``schema`` (one per hosted tenant) keeps this store apart from the others
+    in the same database.
     """
-    db = PgDatabase(url, max_connections=max_connections)
+    db = PgDatabase(url, schema=schema, max_connections=max_connections)
     try:
         with db.exclusively():
             seed_once(db.table("customer"), db.table("meta"), seed_file)

@@ -1,0 +1,61 @@
+"""The API description: the v4.0.0 swagger document at ``<api root>/api-docs`` and an
+interactive page at ``<api root>/docs/``.
+
+The document is the published one with ``host``, ``basePath`` and
+``schemes`` set to where this sandbox answers, so "Try it out" reaches it.
+The page is Swagger UI from the ``swagger-ui-bundle`` package, served by the
+app itself: it works offline and loads nothing from a CDN.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import swagger_ui_bundle
+from flask import Blueprint, Response, render_template, send_from_directory
+
+from sandbox.errors import ApiError
+from sandbox.http import api_base_url, json_response
+
+bp = Blueprint("docs", __name__)
+SPEC = "TMF629-Customer-v4.0.0.swagger.json"
+#: The Swagger UI files the page uses (nothing else of the package is served).
+ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+          "favicon-32x32.png")
+
+
+@cache
+def published() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        files("sandbox").joinpath("openapi", SPEC).read_text(encoding="utf-8"))
+    return document
+
+
+def served(base_url: str) -> dict[str, Any]:
+    """The published document pointed at ``base_url`` (the API root)."""
+    parts = urlsplit(base_url)
+    document = copy.deepcopy(published())
+    document.update(host=parts.netloc, basePath=parts.path or "/", schemes=[parts.scheme])
+    return document
+
+
+@bp.get("/api-docs", strict_slashes=False)
+def api_docs() -> Response:
+    return json_response(served(api_base_url()))
+
+
+@bp.get("/docs/")
+def docs_page() -> str:
+    return render_template("docs.html", spec_url=f"{api_base_url()}/api-docs")
+
+
+@bp.get("/docs/static/<name>")
+def docs_asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise ApiError(404, f"No documentation asset {name}", reason="Resource not found")
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, name, max_age=3600)

@@ -1,0 +1,144 @@
+"""One tenant: everything ``create_app`` builds for one store, plus its journal and faults.
+
+The operator's store operations live here too: reset to the seed, empty,
+snapshot and restore. They write through the repositories directly, so they
+send no customer events (they are not partner actions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.domain.customers import CustomerService
+from sandbox.errors import ApiError, bad_request
+from sandbox.events import Notifications
+from sandbox.hosting.faults import FaultRules
+from sandbox.hosting.journal import RequestJournal
+from sandbox.hosting.tenants_file import TenantSpec
+from sandbox.repository import Database, Document, Repository
+from sandbox.seed import read_seed
+
+SNAPSHOT_FORMAT = "tmf629-sandbox-snapshot/1"
+
+
+@dataclass
+class Tenant:
+    """A partner's private sandbox inside the shared server."""
+
+    spec: TenantSpec
+    db: Database
+    customers: CustomerService
+    notifications: Notifications
+    seed_file: str | None
+    journal: RequestJournal = field(default_factory=RequestJournal)
+    faults: FaultRules = field(default_factory=FaultRules)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def customer_table(self) -> Repository:
+        return self.db.table("customer")
+
+    def close(self) -> None:
+        self.notifications.close()
+        self.db.close()
+
+    def summary(self) -> Document:
+        return {"name": self.name, "keys": len(self.spec.keys), "seed": self.spec.seed,
+                "customers": self.customer_table.count(),
+                "subscriptions": len(self.notifications.hub.subscriptions()),
+                "faultRules": len(self.faults.all()), "journal": len(self.journal.entries())}
+
+    def empty(self) -> None:
+        """No customers, subscriptions, deliveries, received events or journal entries."""
+        for subscription in self.notifications.hub.subscriptions():
+            self.notifications.hub.unregister(subscription["id"])
+        self._replace_customers([])
+        self.notifications.deliveries.clear()
+        self.notifications.received.clear()
+        self.journal.clear()
+
+    def erase(self) -> None:
+        """Empty, and forget the seeding: a tenant made again under this name starts afresh."""
+        self.empty()
+        self.db.table("meta").delete("seeded")
+
+    def reset(self) -> int:
+        """Back to the seed customers (none when the tenant is unseeded); returns their count."""
+        seed = read_seed(self.seed_file) if self.seed_file and self.spec.seed else []
+        self.empty()
+        self._replace_customers(seed)
+        return len(seed)
+
+    def snapshot(self) -> Document:
+        return {"format": SNAPSHOT_FORMAT, "tenant": self.name,
+                "customers": self.customer_table.all(),
+                "subscriptions": [{"callback": s["callback"], "query": s.get("query") or ""}
+                                  for s in self.notifications.hub.subscriptions()]}
+
+    def restore(self, body: Any, validate: Callable[[Document], list[str]]) -> Document:
+        """Replace customers and subscriptions by a snapshot's; nothing changes if it is bad."""
+        customers, subscriptions = check_snapshot(body, validate)
+        hub = self.notifications.hub
+        for index, subscription in enumerate(subscriptions):
+            try:
+                hub.check(subscription)
+            except ApiError as exc:
+                raise bad_request(f"subscription #{index}: {exc.message}",
+                                  reason="Invalid snapshot") from None
+        if len(subscriptions) > hub.max_subscriptions:
+            raise bad_request(f"A tenant holds at most {hub.max_subscriptions} subscriptions",
+                              reason="Invalid snapshot")
+        self.empty()
+        self._replace_customers(customers)
+        for subscription in subscriptions:
+            self.notifications.hub.register(subscription)
+        return {"customers": len(customers), "subscriptions": len(subscriptions)}
+
+    def _replace_customers(self, docs: list[Document]) -> None:
+        table = self.customer_table
+        with table.lock:
+            for doc in table.all():
+                table.delete(doc["id"])
+            table.insert_many(docs)
+
+
+def check_snapshot(body: Any, validate: Callable[[Document], list[str]]
+                   ) -> tuple[list[Document], list[Document]]:
+    if not isinstance(body, dict) or body.get("format") != SNAPSHOT_FORMAT:
+        raise bad_request(f"A snapshot is a JSON object with \"format\": \"{SNAPSHOT_FORMAT}\"",
+                          reason="Invalid snapshot")
+    customers, subscriptions = body.get("customers"), body.get("subscriptions", [])
+    if not isinstance(customers, list) or not isinstance(subscriptions, list):
+        raise bad_request("customers and subscriptions must be lists", reason="Invalid snapshot")
+    seen: set[str] = set()
+    docs = []
+    for index, item in enumerate(customers):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise bad_request(f"customer #{index} must be an object with a string id",
+                              reason="Invalid snapshot")
+        errors = validate(item)
+        if errors or item["id"] in seen:
+            reason = "; ".join(errors[:3]) or "duplicate id"
+            raise bad_request(f"customer #{index} is invalid: {reason}", reason="Invalid snapshot")
+        seen.add(item["id"])
+        docs.append({k: v for k, v in item.items() if k != "href"})
+    for index, item in enumerate(subscriptions):
+        if not isinstance(item, dict) or not isinstance(item.get("callback"), str):
+            raise bad_request(f"subscription #{index} must be an object with a callback",
+                              reason="Invalid snapshot")
+    return docs, [{"callback": s["callback"], "query": s.get("query") or ""}
+                  for s in subscriptions]
+
+
+def tenant_store(db_path: str, name: str) -> str:
+    """Where a tenant's TinyDB store lives: ``<db stem>.tenants/<name>.json`` beside ``--db``."""
+    if db_path == ":memory:":
+        return db_path
+    base = Path(db_path)
+    return str(base.with_name(f"{base.stem}.tenants") / f"{name}.json")

@@ -1,0 +1,211 @@
+"""The HTTP face of hosting: which tenant a request is for, admin tokens, faults, journal.
+
+``install`` adds the hooks once for the whole app, so every view gets its
+services from :func:`current` and never branches on tenancy itself:
+
+- an API request (under ``API_PREFIX``) is resolved to its tenant by key
+  (``Authorization: Bearer`` or ``X-API-Key``); an open sandbox has one
+  default tenant and needs no key;
+- the tenant's fault rules (and a ``Prefer`` header, where allowed) may then
+  delay it, answer it with an error, or drop its connection;
+- after the answer, the request goes into the tenant's journal.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, current_app, g, request
+from waitress.channel import ClientDisconnected
+from werkzeug.exceptions import HTTPException
+
+from sandbox.config import API_PREFIX, Config
+from sandbox.errors import ApiError
+from sandbox.hosting.faults import Fault, parse_prefer
+from sandbox.hosting.registry import Registry
+from sandbox.hosting.tenant import Tenant
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+EXTENSION = "sandbox.tenants"
+DELAY_SLOTS = "sandbox.delay_slots"
+DROP = "sandbox.drop"
+#: Paths under the API root that describe the API rather than serve a tenant's data.
+PUBLIC = (f"{API_PREFIX}/api-docs", f"{API_PREFIX}/docs")
+CHALLENGE = 'Bearer realm="tmf629-sandbox"'
+
+
+def registry() -> Registry:
+    found: Registry = current_app.extensions[EXTENSION]
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def presented_key(headers: Any, header: str = "X-API-Key") -> str | None:
+    """The credential of a request: a Bearer token or the named header."""
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return str(token.strip())
+    value = headers.get(header)
+    return str(value) if value else None
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, reason="Unauthorized", headers={"WWW-Authenticate": CHALLENGE})
+
+
+def tenant_for_key(key: str | None) -> Tenant:
+    tenants = registry()
+    if tenants.open:
+        return tenants.default
+    if not key:
+        raise unauthorized("This sandbox hosts several tenants: send your key as "
+                           "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    found = tenants.for_key(key)
+    if found is None:
+        raise unauthorized("The key is not known here")
+    return found
+
+
+def current() -> Tenant:
+    """The tenant the running request is for (resolved once, then kept in ``g``)."""
+    found: Tenant | None = g.get("tenant")
+    if found is None:
+        found = g.tenant = tenant_for_key(presented_key(request.headers))
+    return found
+
+
+def admin_required(config: Config, tenants: Registry) -> bool:
+    """Whether ``/admin`` needs the admin token: when hosting tenants or reachable remotely."""
+    return not tenants.open or not is_loopback(config.bind_host)
+
+
+def check_admin(config: Config) -> None:
+    """Let an operator request through, or refuse it with a TMF Error."""
+    token = config.admin_token
+    if token is None:
+        if admin_required(config, registry()):
+            raise ApiError(403, "The admin API is off: this sandbox is not loopback-only or "
+                           "hosts tenants, and was started without --admin-token",
+                           reason="Admin API off")
+        return
+    given = presented_key(request.headers, "X-Admin-Token") or ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise unauthorized("The admin API needs the admin token as 'Authorization: Bearer "
+                           "<token>' or 'X-Admin-Token: <token>'")
+
+
+def prefer_allowed(config: Config) -> bool:
+    return config.prefer_faults if config.prefer_faults is not None else is_loopback(
+        config.bind_host)
+
+
+def _is_api(path: str) -> bool:
+    return (path == API_PREFIX or path.startswith(API_PREFIX + "/")) and not path.startswith(
+        PUBLIC)
+
+
+def _apply_faults(config: Config) -> None:
+    tenant = current()
+    fault: Fault | None = None
+    if prefer_allowed(config):
+        fault = parse_prefer(request.headers.getlist("Prefer"), tenant.faults.max_delay_ms)
+    if fault is None:
+        fault = tenant.faults.pick(request.method, request.path.removeprefix(API_PREFIX) or "/")
+    if fault is None:
+        return
+    g.fault, g.preference = fault.describe(), fault.preference()
+    if fault.action == "delay":
+        # A sleeping request holds a server thread: only a few may sleep at once, so one
+        # tenant's slow rules never stall the others. Past that the answer comes at once.
+        slots: threading.BoundedSemaphore = current_app.extensions[DELAY_SLOTS]
+        if not slots.acquire(blocking=False):
+            g.fault += "; skipped: every delay slot is busy"
+            return
+        try:
+            time.sleep(fault.delay_ms / 1000)
+        finally:
+            slots.release()
+    elif fault.action == "drop":
+        request.environ[DROP] = True
+        raise ApiError(503, "Connection dropped by a fault rule", reason="Injected fault")
+    else:
+        raise ApiError(fault.status or 503, f"Injected fault: {g.fault}",
+                       reason="Injected fault")
+
+
+def _journal(response: Response) -> Response:
+    if g.get("preference") and not g.get("fault", "").endswith("busy"):
+        response.headers["Preference-Applied"] = g.preference
+    tenant: Tenant | None = g.get("tenant")
+    if tenant is None or not _is_api(request.path):  # operators' requests are not journaled
+        return response
+    body = b"" if response.is_streamed else response.get_data()
+    try:
+        sent = request.get_data(cache=True)
+    except HTTPException:  # a body over the size limit is not read at all
+        sent = b""
+    tenant.journal.record(
+        method=request.method, url=request.url, path=request.path,
+        headers=request.headers.items(), body=sent,
+        status=response.status_code, response=body,
+        latency_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+        fault=g.get("fault"))
+    return response
+
+
+class DropConnections:
+    """WSGI middleware: a request marked by a ``drop`` fault gets no answer at all.
+
+    Waitress closes the socket without writing when the app raises
+    ``ClientDisconnected`` before the status line: the client sees the
+    connection go away, as with a crashed upstream.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        held: list[Any] = []
+
+        def hold(*args: Any) -> Any:
+            held.append(args)
+            return lambda data: None
+
+        body = self.app(environ, hold)
+        if environ.get(DROP):
+            if hasattr(body, "close"):
+                body.close()
+            raise ClientDisconnected("dropped by a fault rule")
+        start_response(*held[0])
+        return body
+
+
+def install(app: Flask, tenants: Registry) -> None:
+    app.extensions[EXTENSION] = tenants
+    app.extensions[DELAY_SLOTS] = threading.BoundedSemaphore(
+        app.config["SANDBOX"].max_delayed_requests)
+    app.wsgi_app = DropConnections(app.wsgi_app)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _tenant_and_faults() -> None:
+        if _is_api(request.path):
+            current()
+            _apply_faults(app.config["SANDBOX"])
+
+    app.after_request(_journal)

@@ -1,0 +1,53 @@
+"""Hosted tenants on the PostgreSQL backend: a schema each, isolated, with the admin
+operations. Skips without PostgreSQL unless ``TMF629_REQUIRE_POSTGRES=1``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from sandbox import create_app
+from tests import pg_support
+from tests.conftest import API, MINIMAL
+from tests.hosting_support import ACME_KEY, ADMIN_TOKEN, GLOBEX_KEY, TENANTS
+
+
+def test_tenants_live_in_schemas_of_their_own(tmp_path: Path) -> None:
+    (tmp_path / "tenants.json").write_text(json.dumps(TENANTS))
+    with pg_support.scratch_database() as url:
+        app = create_app({"db_path": url, "tenants_file": str(tmp_path / "tenants.json"),
+                          "admin_token": ADMIN_TOKEN})
+        tenants = app.extensions["sandbox.tenants"]
+        try:
+            client = app.test_client()
+            acme, globex = {"X-API-Key": ACME_KEY}, {"Authorization": f"Bearer {GLOBEX_KEY}"}
+            seeded = client.get(f"{API}/customer", headers=acme)
+            assert int(seeded.headers["X-Total-Count"]) > 0
+            assert client.get(f"{API}/customer", headers=globex).json == []
+            created = client.post(f"{API}/customer", json=MINIMAL, headers=globex).json
+            assert client.get(f"{API}/customer/{created['id']}", headers=acme).status_code == 404
+            assert client.get(f"{API}/customer/{created['id']}",
+                              headers=globex).status_code == 200
+            assert client.get(f"{API}/customer", headers={}).status_code == 401
+            admin = {"X-Admin-Token": ADMIN_TOKEN}
+            kept = client.get("/admin/tenants/globex/snapshot", headers=admin).json
+            assert client.post("/admin/tenants/globex/empty", headers=admin).status_code == 204
+            assert client.get(f"{API}/customer", headers=globex).json == []
+            assert client.post("/admin/tenants/globex/restore", json=kept,
+                               headers=admin).json["customers"] == 1
+            assert client.get(f"{API}/customer/{created['id']}",
+                              headers=globex).status_code == 200
+        finally:
+            tenants.close()
+        with psycopg.connect(url) as conn:
+            schemas = {row[0] for row in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%'")}
+            assert schemas == {"tenant_acme", "tenant_globex"}
+            ids = {row[0] for row in conn.execute(
+                "SELECT id FROM tenant_globex.document WHERE collection = 'customer'")}
+            assert ids == {created["id"]}
+            in_acme = conn.execute("SELECT count(*) FROM tenant_acme.document "
+                                   "WHERE id = %s", (created["id"],)).fetchone()
+            assert in_acme == (0,)
