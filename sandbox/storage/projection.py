@@ -53,7 +53,7 @@ def _struct(tree: dict[str, Any], counter: list[int]) -> Any:
             kind: Any = Any
         else:
             inner = _struct(child, counter)
-            kind = Union[list[inner], inner, None]  # noqa: UP007 (a runtime type object)
+            kind = Union[list[inner], inner, None]  # type: ignore[valid-type]  # noqa: UP007
         fields.append((name, kind, msgspec.UNSET))
     counter[0] += 1
     return msgspec.defstruct(f"View{counter[0]}", fields, rename=rename,

@@ -173,9 +173,9 @@ class TinyTable:
     ) -> SearchResult:
         wanted = list(filters)
         end = None if limit is None else offset + limit
-        chosen = self._regex_index(wanted)
+        by_regex = self._regex_index(wanted)
         with self._section.mutex:
-            chosen = self._best_index(wanted, href_prefix) or self._regex_ids(chosen)
+            chosen = self._best_index(wanted, href_prefix) or self._regex_ids(by_regex)
             exact = chosen[1] if chosen is not None and len(wanted) == 1 and not chosen[2] \
                 else None
             page: list[bytes] | None = None
