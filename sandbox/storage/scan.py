@@ -53,7 +53,10 @@ def needles(f: query.Filter) -> tuple[bytes, ...] | None:
 
 def _flat(items: list[Any]) -> list[Any]:
     """Arrays among ``items`` replaced by their elements, recursively, in order."""
-    if not any(isinstance(item, list) for item in items):
+    for item in items:  # (loops, not any(): this runs several times per candidate)
+        if isinstance(item, list):
+            break
+    else:
         return items
     out: list[Any] = []
     for item in items:
@@ -88,8 +91,10 @@ def _test(f: query.Filter, prefix: str | None) -> Test:
 
         def text_equal(view: dict[str, Any]) -> bool:
             # A string at a string attribute equals text exactly; anything else as holds() says.
-            return any(value in wanted if isinstance(value, str) else query.holds(f, value)
-                       for value in values(view, f.path, prefix))
+            for value in values(view, f.path, prefix):
+                if value in wanted if isinstance(value, str) else query.holds(f, value):
+                    return True
+            return False
         return text_equal
     return lambda view: any(query.holds(f, value) for value in values(view, f.path, prefix))
 
@@ -110,38 +115,52 @@ def _plan(filters: Sequence[query.Filter], prefix: str | None) -> _Plan:
                  [f for f in filters if f.op == "regex"])
 
 
-def select(candidates: Iterable[Candidate], sort_paths: Sequence[tuple[str, ...]],
-           prefix: str | None) -> list[Match]:
+def _has_needles(packed: bytes, needed: list[tuple[bytes, ...]]) -> bool:
+    """Whether ``packed`` holds one needle of each tuple."""
+    for found in needed:
+        for needle in found:
+            if needle in packed:
+                break
+        else:
+            return False
+    return True
+
+
+def select(candidates: Iterable[Candidate], lists: Sequence[Sequence[query.Filter]],
+           sort_paths: Sequence[tuple[str, ...]], prefix: str | None) -> list[Match]:
     """The candidates that pass all their filters, in the given order.
 
-    Each match keeps its view only when there are ``sort_paths`` to sort on
-    (else an empty dict): what survives the scan is what the garbage
-    collector walks, and a scan may keep 100,000 matches.
+    ``lists``: every filter list the candidates carry. Each match keeps its
+    view only when there are ``sort_paths`` to sort on (else an empty dict):
+    what survives the scan is what the garbage collector walks, and a scan
+    may keep 100,000 matches.
     """
     started = time.monotonic()
-    rows = list(candidates)
-    # Candidates share a few filter lists: plan each once (a Filter hashes slowly).
-    plans: dict[int, _Plan] = {}
-    for _, filters in rows:
-        if id(filters) not in plans:
-            plans[id(filters)] = _plan(filters, prefix)
-    lists = {id(filters): filters for _, filters in rows}.values()
+    # Candidates share these few lists: plan each once (a Filter hashes slowly).
+    plans = {id(filters): _plan(filters, prefix) for filters in lists}
     decoder = projection(frozenset({f.path for filters in lists for f in filters}
                                    | set(sort_paths)))
     keep = bool(sort_paths)
+    regexes = {id(f): f for plan in plans.values() for f in plan.regexes}
+    matched: list[Match] = []
     survivors: list[tuple[bytes, dict[str, Any], _Plan, tuple[list[str], ...]]] = []
-    for packed, filters in rows:
+    for packed, filters in candidates:
         plan = plans[id(filters)]
-        if any(not any(n in packed for n in found) for found in plan.needles):
+        if plan.needles and not _has_needles(packed, plan.needles):
             continue
         view = decoder.view(packed)
-        if all(test(view) for test in plan.tests):
+        for test in plan.tests:
+            if not test(view):
+                break
+        else:
+            if not regexes:
+                matched.append((packed, view if keep else _NONE))
+                continue
             texts = tuple([as_text(value) for value in values(view, f.path, prefix)]
                           for f in plan.regexes)
             survivors.append((packed, view if keep else _NONE, plan, texts))
-    regexes = {id(f): f for plan in plans.values() for f in plan.regexes}
     if not regexes:
-        return [(packed, view) for packed, view, _, _ in survivors]
+        return matched
     scanning = time.monotonic() - started  # no regex ran yet: the budget is all left
     hits: dict[int, frozenset[str]] = {}
     for ident, f in regexes.items():

@@ -186,11 +186,11 @@ class TinyTable:
                     total = len(self._rows) if exact is None else len(exact)
                     page = [self._rows[doc_id] for doc_id in ids[offset:end]]
             if page is None:
-                candidates = self._candidates(wanted, chosen)
+                candidates, lists = self._candidates(wanted, chosen)
         if page is not None:
             return SearchResult([_unpack(packed) for packed in page], total)
         # Filtering happens outside the lock: stored bytes never change.
-        matched = scan.select(candidates, [key.path for key in sort], href_prefix)
+        matched = scan.select(candidates, lists, [key.path for key in sort], href_prefix)
         if sort:
             matched = self._sorted(matched, sort, href_prefix)
         # Only the page is decoded whole: a fresh copy the caller may keep.
@@ -245,14 +245,17 @@ class TinyTable:
 
     def _candidates(self, filters: list[query.Filter],
                     chosen: tuple[query.Filter, set[int], set[int]] | None
-                    ) -> list[scan.Candidate]:
-        """Under the lock: each candidate document and the filters it must still pass."""
+                    ) -> tuple[Iterable[scan.Candidate], list[list[query.Filter]]]:
+        """Under the lock: each candidate document with the filters it must still pass
+        (paired lazily, outside the lock), and every such list of filters."""
         if chosen is None:
-            return [(packed, filters) for packed in self._rows.values()]
+            rows = list(self._rows.values())
+            return ((packed, filters) for packed in rows), [filters]
         f, exact, others = chosen
         rest = [g for g in filters if g is not f]
-        return [(self._rows[doc_id], rest if doc_id in exact else filters)
-                for doc_id in sorted(exact | others)]
+        pairs = [(self._rows[doc_id], rest if doc_id in exact else filters)
+                 for doc_id in sorted(exact | others)]
+        return pairs, [rest, filters]
 
     def _best_index(self, filters: Iterable[query.Filter], prefix: str | None
                     ) -> tuple[query.Filter, set[int], set[int]] | None:
