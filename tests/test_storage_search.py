@@ -13,6 +13,7 @@ control characters and non-ASCII text.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from sandbox.repository import MEMORY
 from sandbox.storage import open_database
 from sandbox.storage.projection import projection
 from sandbox.storage.scan import needles
+from sandbox.storage.snapshot import write_snapshot
 from sandbox.storage.table import TinyTable
 
 PREFIX = "http://h/customer/"
@@ -165,3 +167,16 @@ def test_the_regex_budget_pays_for_matching_not_for_reading(table: TinyTable) ->
     # Seconds spent reading the store before matching move the deadline back.
     spent = query.matching_texts(late[0], ["text 1", "text 2"], scanning=2e9)
     assert spent == {"text 1"}
+
+
+def test_text_escaped_in_a_snapshot_is_found(tmp_path: Path) -> None:
+    # A snapshot in the sandbox's own layout, written by another encoder (ASCII escapes).
+    path = tmp_path / "db.json"
+    write_snapshot(path, [("customer", [(1, b'{"id":"c1","note":"H\\u00f4pital \\/ A"}'),
+                                        (2, b'{"id":"c2","note":"plain"}')])])
+    db = open_database(path)
+    try:
+        found = db.table("customer").search(query.parse_filters([("note", "Hôpital / A")]))
+        assert [doc["id"] for doc in found.items] == ["c1"]
+    finally:
+        db.close()
