@@ -213,6 +213,9 @@ def select(compiled: Any, texts: Iterable[str], deadline: float) -> frozenset[st
     For a batch (the distinct values a search met), without taking a slot and
     reading the clock around every text as :func:`search` does.
     """
+    texts = list(texts)
+    if not texts:  # nothing to match: no budget needed
+        return frozenset()
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise PatternTimeout
