@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from re import escape as regex_escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,6 +98,9 @@ def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float
         built = time.perf_counter() - started
         ids = [doc["id"] for doc in docs]
         names = [doc["name"] for doc in docs]
+        heavy = max(10, n // 6)
+        # The first word of random customers' names: each matches a share of the whole store.
+        prefixes = ["^" + regex_escape(rnd.choice(names).split()[0]) for _ in range(heavy)]
         new = customers(n, seed=size + 1)
         started = time.perf_counter()
         server = SandboxProcess(db=path, command=["tmf629-sandbox"],
@@ -127,6 +131,18 @@ def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float
                     for _ in range(max(20, n // 3))]),
                 ("?limit=1000", [("GET", f"{root}customer?limit=1000", None, LIST)
                                  for _ in range(max(10, n // 6))]),
+                # Filters and sorts no index answers exactly: scans of the stored JSON.
+                ("?contactMedium.mediumType=email&limit=100", [
+                    ("GET", f"{root}customer?contactMedium.mediumType=email&limit=100", None,
+                     LIST) for _ in range(heavy)]),
+                ("?status=Approved&contactMedium.mediumType=email&limit=100", [
+                    ("GET", f"{root}customer?status=Approved&contactMedium.mediumType=email"
+                     "&limit=100", None, LIST) for _ in range(heavy)]),
+                ("?sort=name&limit=100", [("GET", f"{root}customer?sort=name&limit=100", None,
+                                           LIST) for _ in range(heavy)]),
+                ("?name.regex=^<prefix>&limit=100", [
+                    ("GET", f"{root}customer?{urlencode({'name.regex': prefix, 'limit': 100})}",
+                     None, (200, 206)) for prefix in prefixes]),
             ]
             for label, jobs in plan:
                 figures[f"{label} p50"], figures[f"{label} p99"] = measure(

@@ -192,8 +192,25 @@ def _bounds(f: Filter) -> list[Comparable]:
 
 
 def _search(f: Filter, text: str) -> bool:
-    try:
+    with _regex_errors(f):
         return patterns.search(f.pattern, text, f.deadline)
+
+
+def matching_texts(f: Filter, texts: Iterable[str], scanning: float = 0.0) -> frozenset[str]:
+    """Which of ``texts`` a ``.regex`` filter's pattern occurs in (one batch).
+
+    ``scanning``: seconds the caller spent since the filter was parsed
+    without matching (reading the store); they move the deadline back, so the
+    budget bounds the time spent matching, not the size of the store.
+    """
+    with _regex_errors(f):
+        return patterns.select(f.pattern, texts, f.deadline + scanning)
+
+
+@contextlib.contextmanager
+def _regex_errors(f: Filter) -> Iterator[None]:
+    try:
+        yield
     except patterns.PatternTimeout:
         shown = f.values[0] if len(f.values[0]) <= 60 else f.values[0][:57] + "..."
         raise _invalid(f.param, shown, "the regular expression takes too long to "

@@ -51,9 +51,21 @@ def parse_sort(raws: Iterable[str]) -> list[SortKey]:
     return keys
 
 
-def _key(document: Mapping[str, Any], key: SortKey) -> tuple[int, Any] | None:
-    found = [sort_key(comparable(v, key.hint)) for v in values_at(document, key.path)
-             if v is not None]
+def _key(document: Mapping[str, Any], key: SortKey,
+         seen: dict[tuple[type, Any], tuple[int, Any]]) -> tuple[int, Any] | None:
+    found = []
+    for value in values_at(document, key.path):
+        if value is None:
+            continue
+        if isinstance(value, (str, int, float)):
+            # Many documents share a value (a status, a date): type it once per sort.
+            memo = (type(value), value)
+            typed = seen.get(memo)
+            if typed is None:
+                typed = seen[memo] = sort_key(comparable(value, key.hint))
+            found.append(typed)
+        else:
+            found.append(sort_key(comparable(value, key.hint)))
     if not found:
         return None
     return max(found) if key.descending else min(found)
@@ -65,7 +77,8 @@ def sort_documents(documents: Sequence[Mapping[str, Any]],
     ordered = list(documents)
     # Stable sorts applied from the last key to the first give a multi-key order.
     for key in reversed(keys):
-        pairs = [(_key(doc, key), doc) for doc in ordered]
+        seen: dict[tuple[type, Any], tuple[int, Any]] = {}
+        pairs = [(_key(doc, key, seen), doc) for doc in ordered]
         present = [(k, doc) for k, doc in pairs if k is not None]
         missing = [doc for k, doc in pairs if k is None]
         # reverse=True keeps equal items in their original order, as needed.

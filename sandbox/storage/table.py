@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import orjson
 
 from sandbox.domain import query, sorting
-from sandbox.domain.attributes import values_at
 from sandbox.repository import Document, SearchResult
+from sandbox.storage import scan
 from sandbox.storage.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.storage.snapshot import encode
 
@@ -56,6 +56,8 @@ class TinyTable:
         self._ids: dict[str, int] = {}
         self._indexes = {path: EqualityIndex(path) for path in INDEXED_PATHS}
         self._next = 1
+        #: Counts the changes, so a search can tell whether an index moved while it read.
+        self._version = 0
 
     # -- memory ---------------------------------------------------------------
 
@@ -69,6 +71,7 @@ class TinyTable:
         for index in self._indexes.values():
             index.add(doc_id, doc)
         self._next = max(self._next, doc_id + 1)
+        self._version += 1
 
     def load(self, doc_id: int, doc: Document | None, packed: bytes | None) -> None:
         """A document read from the snapshot or replayed from the journal (None: removed)."""
@@ -76,7 +79,11 @@ class TinyTable:
             if doc_id in self._rows:
                 self._remove(doc_id, _unpack(self._rows[doc_id]))
             return
-        self._put(doc_id, doc, orjson.dumps(doc) if packed is None else packed)
+        if packed is None or b"\\u" in packed or b"\\/" in packed:
+            # Re-encoded when an escape (\u00f4, \/) spells text otherwise than the sandbox
+            # does: the scan looks for text in the stored bytes (storage/scan).
+            packed = orjson.dumps(doc)
+        self._put(doc_id, doc, packed)
 
     def _unlink(self, doc_id: int, doc: Document) -> None:
         if isinstance(doc.get("id"), str) and self._ids.get(doc["id"]) == doc_id:
@@ -87,6 +94,7 @@ class TinyTable:
     def _remove(self, doc_id: int, doc: Document) -> None:
         self._unlink(doc_id, doc)
         del self._rows[doc_id]
+        self._version += 1
 
     def frozen(self) -> list[tuple[int, bytes]]:
         """A consistent view for a snapshot: (doc_id, JSON) in storage order."""
@@ -169,44 +177,89 @@ class TinyTable:
     ) -> SearchResult:
         wanted = list(filters)
         end = None if limit is None else offset + limit
+        by_regex = self._regex_index(wanted)
         with self._section.mutex:
-            chosen = self._best_index(wanted, href_prefix)
+            chosen = self._best_index(wanted, href_prefix) or self._regex_ids(by_regex)
+            exact = chosen[1] if chosen is not None and len(wanted) == 1 and not chosen[2] \
+                else None
             page: list[bytes] | None = None
-            if not sort and not wanted:
-                page, total = list(islice(self._rows.values(), offset, end)), len(self._rows)
-            elif not sort and chosen is not None and len(wanted) == 1 and not chosen[2]:
-                # The index answers the filter exactly: order and cut the ids alone.
-                exact = chosen[1]
-                ids = (heapq.nsmallest(end, exact) if end is not None and end * 4 < len(exact)
-                       else sorted(exact))
-                page, total = [self._rows[doc_id] for doc_id in ids[offset:end]], len(exact)
-            else:
-                candidates, rest, chosen_filter = self._candidates(wanted, chosen)
+            if not wanted or exact is not None:
+                # No filter, or one the index answers exactly: order and cut the ids alone.
+                ids = self._ordered(exact, sort, end)
+                if ids is not None:
+                    total = len(self._rows) if exact is None else len(exact)
+                    page = [self._rows[doc_id] for doc_id in ids[offset:end]]
+            if page is None:
+                candidates, lists = self._candidates(wanted, chosen)
         if page is not None:
             return SearchResult([_unpack(packed) for packed in page], total)
-        # Decoding and testing happen outside the lock: stored bytes never change.
-        matched = []
-        for packed, check in candidates:
-            doc = _unpack(packed)
-            if _holds(doc, rest, href_prefix) and (
-                    not check or _holds(doc, chosen_filter, href_prefix)):
-                matched.append(doc)
+        # Filtering happens outside the lock: stored bytes never change.
+        matched = scan.select(candidates, lists, [key.path for key in sort], href_prefix)
         if sort:
             matched = self._sorted(matched, sort, href_prefix)
-        # Every matched document is a fresh decode: the page needs no further copy.
-        return SearchResult(matched[offset:end], len(matched))
+        # Only the page is decoded whole: a fresh copy the caller may keep.
+        return SearchResult([_unpack(packed) for packed, _ in matched[offset:end]], len(matched))
 
-    def _candidates(
-        self, filters: list[query.Filter],
-        chosen: tuple[query.Filter, set[int], set[int]] | None,
-    ) -> tuple[list[tuple[bytes, bool]], list[query.Filter], list[query.Filter]]:
-        """Under the lock: (document, whether the indexed filter must be tested) pairs,
-        the filters left to test, and the indexed filter."""
+    def _ordered(self, exact: set[int] | None, sort: Sequence[sorting.SortKey],
+                 end: int | None) -> list[int] | None:
+        """Under the lock: the first ``end`` ids of ``exact`` (None: all) in ``sort`` order,
+        when the ids alone tell it; None when documents must be read."""
+        if not sort:
+            if exact is None:
+                return list(islice(self._rows, end))
+            return (heapq.nsmallest(end, exact) if end is not None and end * 4 < len(exact)
+                    else sorted(exact))
+        index = self._indexes.get(sort[0].path)
+        if len(sort) > 1 or index is None or index.others or sort[0].hint != "string":
+            return None
+        ids = list(islice(index.ordered(sort[0].descending, exact), end))
+        if end is None or len(ids) < end:
+            # Documents without a value come last, in storage order.
+            valued = set(ids)  # the index ran out: every valued document is in ids
+            rest = self._rows if exact is None else sorted(exact)
+            ids += islice((doc_id for doc_id in rest if doc_id not in valued),
+                          None if end is None else end - len(ids))
+        return ids
+
+    def _regex_index(self, filters: list[query.Filter]
+                     ) -> tuple[query.Filter, list[str], int, frozenset[str]] | None:
+        """A ``.regex`` filter on an indexed attribute, matched against the index's
+        distinct values outside the lock: (filter, values seen, version, matching ones)."""
+        if any(f.op == "eq" and f.hint == "string" and (
+                f.path in self._indexes or f.path in (("id",), ("href",))) for f in filters):
+            return None  # an equality index answers first
+        for f in filters:
+            if f.op == "regex" and f.path in self._indexes:
+                with self._section.mutex:
+                    keys, version = list(self._indexes[f.path].buckets), self._version
+                return f, keys, version, query.matching_texts(f, keys)
+        return None
+
+    def _regex_ids(self, found: tuple[query.Filter, list[str], int, frozenset[str]] | None
+                   ) -> tuple[query.Filter, set[int], set[int]] | None:
+        """Under the lock: the ids whose values matched, with values written since tested."""
+        if found is None:
+            return None
+        f, keys, version, hits = found
+        index = self._indexes[f.path]
+        if version != self._version:
+            tested = set(keys)
+            hits = hits | query.matching_texts(f, [k for k in index.buckets if k not in tested])
+        return f, index.lookup(k for k in hits if k in index.buckets), set(index.others)
+
+    def _candidates(self, filters: list[query.Filter],
+                    chosen: tuple[query.Filter, set[int], set[int]] | None
+                    ) -> tuple[Iterable[scan.Candidate], list[list[query.Filter]]]:
+        """Under the lock: each candidate document with the filters it must still pass
+        (paired lazily, outside the lock), and every such list of filters."""
         if chosen is None:
-            return [(packed, False) for packed in self._rows.values()], filters, []
+            rows = list(self._rows.values())
+            return ((packed, filters) for packed in rows), [filters]
         f, exact, others = chosen
-        pairs = [(self._rows[doc_id], doc_id not in exact) for doc_id in sorted(exact | others)]
-        return pairs, [g for g in filters if g is not f], [f]
+        rest = [g for g in filters if g is not f]
+        pairs = [(self._rows[doc_id], rest if doc_id in exact else filters)
+                 for doc_id in sorted(exact | others)]
+        return pairs, [rest, filters]
 
     def _best_index(self, filters: Iterable[query.Filter], prefix: str | None
                     ) -> tuple[query.Filter, set[int], set[int]] | None:
@@ -234,31 +287,13 @@ class TinyTable:
         return f, index.lookup(f.values), set(index.others)
 
     @staticmethod
-    def _sorted(matched: list[Document], keys: Sequence[sorting.SortKey],
-                prefix: str | None) -> list[Document]:
-        if prefix is None or not any(key.path[0] == "href" for key in keys):
-            return list(sorting.sort_documents(matched, keys))  # type: ignore[arg-type]
-        # Sort views that carry href, then map them back to the stored documents.
-        shown = [{**doc, "href": _href(doc, prefix)} for doc in matched]
-        back = {id(view): doc for view, doc in zip(shown, matched, strict=True)}
+    def _sorted(matched: list[scan.Match], keys: Sequence[sorting.SortKey],
+                prefix: str | None) -> list[scan.Match]:
+        """The matches in ``keys`` order, sorting their views (which carry every key's path)."""
+        shown = [{**view, "href": prefix + view["id"]} if prefix is not None
+                 and isinstance(view.get("id"), str) else view for _, view in matched]
+        back = {id(view): match for view, match in zip(shown, matched, strict=True)}
         return [back[id(view)] for view in sorting.sort_documents(shown, keys)]
-
-
-def _href(doc: Document, prefix: str) -> str | None:
-    ident = doc.get("id")
-    return prefix + ident if isinstance(ident, str) else None
-
-
-def _holds(doc: Document, filters: Iterable[query.Filter], prefix: str | None) -> bool:
-    for f in filters:
-        if f.path[0] == "href":
-            href = _href(doc, prefix) if prefix is not None else None
-            found: Iterable[Any] = () if href is None else values_at({"href": href}, f.path)
-        else:
-            found = values_at(doc, f.path)
-        if not any(query.holds(f, value) for value in found):
-            return False
-    return True
 
 
 def _unpack(packed: bytes | str) -> Document:
