@@ -8,6 +8,7 @@ promptly afterwards. The read-only table shares one server per module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -336,21 +337,30 @@ def test_root_lists_the_api(server: SandboxProcess) -> None:
 
 
 @pytest.fixture
-def small_server(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
+def small_server(request: pytest.FixtureRequest,
+                 tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
+    """Starts servers of their own, on the backend the test is parametrized with."""
     started: list[SandboxProcess] = []
+    with contextlib.ExitStack() as stack:
+        postgresql = getattr(request, "param", "tinydb") == "postgresql"
+        url = stack.enter_context(scratch_database()) if postgresql else None
 
-    def start(*args: str) -> SandboxProcess:
-        process = SandboxProcess(db=tmp_path / f"db{len(started)}.json",
-                                 extra_args=["--quiet", "--no-seed", *args],
-                                 command=["tmf629-sandbox"]).start()
-        started.append(process)
-        return process
+        def start(*args: str) -> SandboxProcess:
+            process = SandboxProcess(db=url or tmp_path / f"db{len(started)}.json",
+                                     extra_args=["--quiet", "--no-seed", *args],
+                                     command=["tmf629-sandbox"]).start()
+            started.append(process)
+            return process
 
-    yield start
-    for process in started:
-        process.stop()
+        yield start
+        for process in started:
+            process.stop()
 
 
+each_backend = pytest.mark.parametrize("small_server", BACKENDS, indirect=True)
+
+
+@each_backend
 def test_many_subscriptions_cost_a_create_nothing(
         small_server: Callable[..., SandboxProcess]) -> None:
     server = small_server("--max-subscriptions", "300", "--delivery-attempts", "1")
@@ -371,6 +381,7 @@ def test_many_subscriptions_cost_a_create_nothing(
     assert threads_of(server.pid) < 8 + 4 + 10
 
 
+@each_backend
 def test_the_sink_keeps_a_bounded_number_of_bytes(
         small_server: Callable[..., SandboxProcess]) -> None:
     server = small_server("--sink-max-bytes", str(2 * 1024 * 1024))
@@ -396,6 +407,7 @@ def test_the_sink_keeps_a_bounded_number_of_bytes(
     assert_healthy(server)
 
 
+@each_backend
 def test_a_proxied_sandbox_refuses_inward_callbacks(
         small_server: Callable[..., SandboxProcess]) -> None:
     server = small_server("--public-url", "https://sandbox.example.com")
