@@ -259,11 +259,11 @@ def test_the_pattern_limits_hold_before_postgresql_sees_a_pattern(crowd: Backend
         with pytest.raises(ApiError) as caught:
             crowd.search("postgresql", text)
         assert caught.value.status == 400 and fragment in caught.value.message, text
-    patterns.configure(patterns.PatternLimits(max_length=5))
+    patterns.configure(patterns.PatternLimits(max_length=3))
     try:
         with pytest.raises(ApiError) as caught:
             crowd.search("postgresql", "name.regex=^Moon")
-        assert "longer than 5" in caught.value.message
+        assert "longer than 3" in caught.value.message
     finally:
         patterns.configure(patterns.PatternLimits())
 
