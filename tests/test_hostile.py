@@ -408,6 +408,20 @@ def test_the_sink_keeps_a_bounded_number_of_bytes(
 
 
 @each_backend
+def test_an_event_larger_than_the_sink_is_kept_as_its_summary(
+        small_server: Callable[..., SandboxProcess]) -> None:
+    server = small_server("--sink-max-bytes", str(64 * 1024))
+    response = requests.post(f"{server.url}listener/customerCreateEvent",
+                             json={**EVENT, "eventId": "huge", "title": "x" * (100 * 1024)},
+                             timeout=10)
+    assert response.status_code == 201
+    (record,) = requests.get(base_of(server) + "/admin/received-events", timeout=10).json()
+    assert record["accepted"] and record["eventId"] == "huge" and record["event"] is None
+    assert record["summary"]["bytes"] > 100 * 1024 and "title" in record["summary"]["members"]
+    assert_healthy(server)
+
+
+@each_backend
 def test_a_proxied_sandbox_refuses_inward_callbacks(
         small_server: Callable[..., SandboxProcess]) -> None:
     server = small_server("--public-url", "https://sandbox.example.com")
