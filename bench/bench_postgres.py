@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
@@ -35,10 +34,20 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_api import LIST, OK, Job, measure, rss_mib, run_jobs  # noqa: E402
+from harness import (  # noqa: E402
+    LIST,
+    OK,
+    Job,
+    latency_plan,
+    measure_plan,
+    print_table,
+    rss_mib,
+    run_jobs,
+    sandbox,
+    warm_up,
+)
 from stores import customers  # noqa: E402
 
-from ctk_runner.embedded import SandboxProcess  # noqa: E402
 from sandbox.postgres import PgDatabase  # noqa: E402
 
 
@@ -65,18 +74,11 @@ def database(admin_url: str, docs: list[dict[str, Any]]) -> Iterator[str]:
                 sql.Identifier(name)))
 
 
-def sandbox(url: str) -> SandboxProcess:
-    return SandboxProcess(db=url, command=["tmf629-sandbox"],
-                          extra_args=["--quiet", "--no-seed", "--threads", "8"],
-                          startup_timeout=120)
-
-
 def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float]:
     rnd = random.Random(size)
     n = args.requests
     figures: dict[str, float] = {}
     docs = customers(size)
-    ids, names = [d["id"] for d in docs], [d["name"] for d in docs]
     new = customers(n, seed=size + 1)
     started = time.perf_counter()
     with database(args.admin_url, docs) as url:
@@ -86,32 +88,12 @@ def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float
             figures["start-up (s)"] = time.perf_counter() - started
             figures["RSS after start (MiB)"] = rss_mib(server.pid)
             root = server.url
-            measure(pool, args.clients, [("GET", f"{root}customer/{i}", None, OK)
-                                         for i in rnd.sample(ids, min(20, size))])
-            plan: list[tuple[str, list[Job]]] = [
-                ("GET /customer/{id}", [("GET", f"{root}customer/{rnd.choice(ids)}", None, OK)
-                                        for _ in range(n)]),
-                ("POST /customer", [("POST", f"{root}customer",
-                                     {k: v for k, v in d.items() if k != "id"}, (201,))
-                                    for d in new]),
-                ("PATCH /customer/{id}", [("PATCH", f"{root}customer/{rnd.choice(ids)}",
-                                           {"status": rnd.choice(["Approved", "Validated"])},
-                                           OK) for _ in range(n)]),
-                ("?name=<one name>", [
-                    ("GET", f"{root}customer?{urlencode({'name': rnd.choice(names)})}", None, OK)
-                    for _ in range(n)]),
-                ("?status=Approved&limit=100", [
-                    ("GET", f"{root}customer?status=Approved&limit=100", None, LIST)
-                    for _ in range(max(20, n // 3))]),
-                ("?creditProfile.creditScore.gte=700&sort=-name&limit=20", [
-                    ("GET", f"{root}customer?creditProfile.creditScore.gte=700&sort=-name"
-                     "&limit=20", None, LIST) for _ in range(max(10, n // 6))]),
-                ("?limit=1000", [("GET", f"{root}customer?limit=1000", None, LIST)
-                                 for _ in range(max(10, n // 6))]),
-            ]
-            for label, jobs in plan:
-                figures[f"{label} p50"], figures[f"{label} p99"] = measure(
-                    pool, args.clients, jobs)
+            warm_up(pool, args.clients, root, [d["id"] for d in docs], rnd)
+            plan = latency_plan(root, rnd, docs, new, n)
+            plan.insert(-1, ("?creditProfile.creditScore.gte=700&sort=-name&limit=20", [
+                ("GET", f"{root}customer?creditProfile.creditScore.gte=700&sort=-name"
+                 "&limit=20", None, LIST) for _ in range(max(10, n // 6))]))
+            measure_plan(pool, args.clients, plan, figures)
             figures["RSS after the writes (MiB)"] = rss_mib(server.pid)
     print(f"  {size:>7,} customers: database loaded in {built:.1f} s", file=sys.stderr)
     return figures
@@ -153,21 +135,6 @@ def bench_scale(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, list
                 rows["POST /customer (req/s)"].append(
                     throughput(pool, args.scale_clients, roots, post, args.requests // 2))
     return rows
-
-
-def print_table(sizes: list[int], results: dict[int, dict[str, float]]) -> None:
-    base = results[sizes[0]]
-    print("| figure | " + " | ".join(f"{s:,}" for s in sizes) + " |")
-    print("|---" * (len(sizes) + 1) + "|")
-    for key in base:
-        cells = []
-        for size in sizes:
-            value = results[size][key]
-            unit = "" if "(" in key else " ms"
-            ratio = "" if size == sizes[0] else f" ({value / base[key]:.2f}×)"
-            cells.append(f"{value:,.1f}{unit}{ratio}" if value >= 10 or "(" in key
-                         else f"{value:.2f}{unit}{ratio}")
-        print(f"| {key} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:

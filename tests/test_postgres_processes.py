@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 
@@ -207,3 +208,50 @@ def test_kill_9_of_the_delivering_process_loses_no_event() -> None:
     interrupted = arrived[0].body["eventId"]
     assert len(by_event[interrupted]) == 2
     assert all(len(items) == 1 for key, items in by_event.items() if key != interrupted)
+
+
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads")
+
+
+def test_the_subscription_cap_holds_for_all_processes_together() -> None:
+    # --max-subscriptions is counted in the database: three processes, 30 clients at once,
+    # exactly 10 subscriptions. Each process also runs the deliverers it is told to.
+    with scratch_database() as url:
+        few, many = [SandboxProcess(db=url, extra_args=[
+            "--quiet", "--no-seed", "--max-subscriptions", "10", "--delivery-workers", workers])
+            for workers in ("1", "6")]
+        third = SandboxProcess(db=url, extra_args=["--quiet", "--no-seed",
+                                                   "--max-subscriptions", "10"])
+        processes = [few, many, third]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(SandboxProcess.start, processes))
+        try:
+            roots = [process.url for process in processes]
+            with ThreadPoolExecutor(max_workers=15) as pool:
+                answers = list(pool.map(lambda n: session().post(
+                    roots[n % 3] + "hub", json={"callback": f"http://127.0.0.1:9/{n}"}),
+                    range(30)))
+            statuses = sorted(answer.status_code for answer in answers)
+            assert statuses == [201] * 10 + [403] * 20
+            refused = [a.json() for a in answers if a.status_code == 403]
+            assert all(e["@type"] == "Error" and e["reason"] == "Too many subscriptions"
+                       for e in refused)
+            with psycopg.connect(url) as conn:
+                row = conn.execute("SELECT count(*) FROM document "
+                                   "WHERE collection = 'hub'").fetchone()
+            assert row is not None and row[0] == 10
+            # One removed anywhere frees a place for everyone.
+            gone = next(a.json()["id"] for a in answers if a.status_code == 201)
+            assert session().delete(roots[2] + f"hub/{gone}").status_code == 204
+            assert session().post(roots[0] + "hub", json={
+                "callback": "http://127.0.0.1:9/again"}).status_code == 201
+            # Five more outbox deliverers in the process started with --delivery-workers 6.
+            assert wait_until(lambda: threads_of(many.pid) - threads_of(few.pid) == 5), (
+                threads_of(many.pid), threads_of(few.pid))
+        finally:
+            for process in processes:
+                process.stop()

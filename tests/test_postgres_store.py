@@ -7,6 +7,7 @@ repository contract itself runs on every backend in test_repository_contract.)
 from __future__ import annotations
 
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from psycopg import sql
 
 from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
+from sandbox.domain import patterns
 from sandbox.events.delivery import DeliverySettings
 from sandbox.events.safety import policy_for
 from sandbox.postgres import MIGRATIONS, PgDatabase, open_store, outbox
@@ -133,6 +135,37 @@ def test_a_nul_character_is_a_400_not_a_500(pg_url: str) -> None:
     assert response.get_json()["@type"] == "Error"
     assert app.test_client().get(f"{API}/customer").get_json() == []
     _close(app)
+
+
+def test_a_regex_search_on_postgresql_takes_a_regex_slot(pg_url: str) -> None:
+    # The pattern bounds hold before PostgreSQL sees a pattern, and so does --regex-slots.
+    app = create_app({"db_path": pg_url, "regex_slots": 1})
+    client = app.test_client()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with patterns.slot():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        busy = client.get(f"{API}/customer?name.regex=.")
+        assert busy.status_code == 503 and busy.get_json()["reason"] == "Busy"
+        assert client.get(f"{API}/customer?name=x").status_code == 200  # no regex, no slot
+    finally:
+        release.set()
+        holder.join()
+    try:
+        answered = client.get(f"{API}/customer?name.regex=.")
+        assert answered.status_code == 200 and answered.get_json()
+        bomb = client.get(f"{API}/customer?name.regex=(?:(?:a{{999}}){{999}}){{999}}")
+        assert bomb.status_code == 400 and "expands to" in bomb.get_json()["message"]
+    finally:
+        _close(app)
+        patterns.configure(patterns.PatternLimits())
 
 
 def _seed_file() -> str:

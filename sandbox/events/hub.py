@@ -102,14 +102,7 @@ class Hub:
     def register(self, body: Any) -> Document:
         callback, text = self.check(body)
         subscription: Document = {"id": self._new_id(), "callback": callback, "query": text}
-        with self._lock:
-            if len(self._cache) >= self.max_subscriptions:
-                raise ApiError(403, f"This sandbox holds {self.max_subscriptions} "
-                               "subscriptions already, its maximum; remove one first",
-                               reason="Too many subscriptions")
-            self._repo.insert(subscription)
-            self._cache[subscription["id"]] = dict(subscription)
-            self._since[subscription["id"]] = self._sequence
+        self._admit(subscription)
         log.info("subscription %s registered: %s %s", subscription["id"], redact(callback),
                  text)
         return subscription
@@ -137,6 +130,19 @@ class Hub:
             raise ApiError(400, f"The callback {callback} is not allowed: {exc}",
                            reason="Callback not allowed") from None
         return callback, text
+
+    def _admit(self, subscription: Document) -> None:
+        """Store ``subscription`` unless ``max_subscriptions`` exist (403)."""
+        with self._lock:
+            if len(self._cache) >= self.max_subscriptions:
+                raise self.full()
+            self._repo.insert(subscription)
+            self._cache[subscription["id"]] = dict(subscription)
+            self._since[subscription["id"]] = self._sequence
+
+    def full(self) -> ApiError:
+        return ApiError(403, f"This sandbox holds {self.max_subscriptions} subscriptions "
+                        "already, its maximum; remove one first", reason="Too many subscriptions")
 
     def get(self, ident: str) -> Document:
         found = self._repo.get(ident)
@@ -206,6 +212,11 @@ class Hub:
         with self._lock:
             subscriptions = [dict(doc) for ident, doc in self._cache.items()
                              if sequence is None or self._since.get(ident, 0) < sequence]
+        self.dispatch(events, subscriptions, change.kind)
+
+    def dispatch(self, events: list[Document], subscriptions: list[Document],
+                 kind: str) -> None:
+        """Queue each event for the subscriptions whose query it matches."""
         # Regex queries take an evaluation slot like a request does; the router may wait
         # for one (requests are turned away instead), so no event is lost to a busy server.
         regexes = any(".regex" in str(s.get("query") or "") for s in subscriptions)
@@ -218,7 +229,7 @@ class Hub:
                                                      subscription["callback"], event)
         except patterns.PatternBusy:
             log.warning("no regex evaluation slot for %.0f s: the events of a %s change are "
-                        "dropped", ROUTING_SLOT_WAIT, change.kind)
+                        "dropped", ROUTING_SLOT_WAIT, kind)
 
     @staticmethod
     def _receives(subscription: Document, event: Document) -> bool:

@@ -72,11 +72,17 @@ class ReceivedEvents:
         with self._lock:
             return self._bytes
 
-    def _keep(self, record: Document) -> None:
+    def fitted(self, record: Document) -> tuple[Document, int]:
+        """``record`` as kept, and its size: a record larger than the whole budget
+        keeps only the summary of its event."""
         size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
-        if size > self.max_bytes:  # larger than the whole budget: keep its summary only
+        if size > self.max_bytes:
             record = {**record, "event": None, "summary": summary(record["event"])}
             size = len(json.dumps(record, ensure_ascii=False).encode())
+        return record, size
+
+    def _keep(self, record: Document) -> None:
+        record, size = self.fitted(record)
         with self._lock:
             self._records.append((record, size))
             self._bytes += size

@@ -29,6 +29,7 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from sandbox.domain import patterns
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
@@ -38,9 +39,17 @@ from sandbox.postgres.sql_query import translate
 from sandbox.repository import Document, SearchResult
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-#: How long a search with regular expressions may run (PostgreSQL's own timer): the
-#: half second the in-memory evaluator gives the regexes of one request.
-REGEX_TIMEOUT_MS = 500
+
+
+def regex_timeout_ms() -> int:
+    """How long a search with regular expressions may run (PostgreSQL's own timer): the
+    regex budget (``--regex-budget``) the in-memory evaluator gives one request.
+
+    The other bounds of :mod:`sandbox.domain.patterns` hold before a pattern gets here:
+    parsing the filter checks length, repetition counts and expansion, and the view
+    holds an evaluation slot around the search.
+    """
+    return max(1, round(patterns.limits().budget_seconds * 1000))
 
 
 class DatabaseUnavailable(OSError):
@@ -243,7 +252,7 @@ class PgRepository:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if plan.has_regex:
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
-                    REGEX_TIMEOUT_MS))
+                    regex_timeout_ms()))
             counted = conn.execute(count, [self._collection, *plan.where_params]).fetchone()
             total = int(counted[0]) if counted else 0
             if total <= offset or limit == 0:
@@ -262,7 +271,7 @@ def _regex_errors(filters: Sequence[Filter]) -> Iterator[None]:
         yield
     except errors.QueryCanceled:
         raise bad_request(f"Filter '{name}': the regular expression takes too long to "
-                          f"evaluate (more than {REGEX_TIMEOUT_MS / 1000:g} s for the "
+                          f"evaluate (more than {regex_timeout_ms() / 1000:g} s for the "
                           "request); simplify it", reason="Invalid filter") from None
     except errors.InvalidRegularExpression as exc:
         raise bad_request(f"Filter '{name}': invalid regular expression for this server "

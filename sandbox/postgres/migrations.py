@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import psycopg
 
-#: Advisory lock keys (arbitrary, fixed): one for migrations, one for seeding.
+#: Advisory lock keys (arbitrary, fixed): migrations, seeding, registering subscriptions.
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
+HUB_LOCK = 6290003
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512

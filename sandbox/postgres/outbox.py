@@ -44,6 +44,7 @@ from sandbox.events.hub import Hub
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
 from sandbox.postgres.database import PgDatabase
+from sandbox.postgres.migrations import HUB_LOCK
 from sandbox.postgres.sink import PgReceivedEvents
 from sandbox.repository import Document
 
@@ -63,7 +64,8 @@ CLAIM = """
 
 
 class OutboxDispatcher(Dispatcher):
-    """The outbox in PostgreSQL, drained by ``workers`` threads of this process.
+    """The outbox in PostgreSQL, drained by ``workers`` threads of this process
+    (``settings.workers``, ``--delivery-workers``, unless given).
 
     Of the in-memory dispatcher it keeps the settings, the policy, the log and
     one attempt (``_attempt``, ``_record``); its names here start with
@@ -71,8 +73,8 @@ class OutboxDispatcher(Dispatcher):
     """
 
     def __init__(self, db: PgDatabase, settings: DeliverySettings, policy: CallbackPolicy,
-                 journal: DeliveryLog | None = None, *, workers: int = 2, poll: float = 0.5,
-                 resolver: Resolver = resolve) -> None:
+                 journal: DeliveryLog | None = None, *, workers: int | None = None,
+                 poll: float = 0.5, resolver: Resolver = resolve) -> None:
         super().__init__(settings, policy, journal, resolver=resolver)
         self._db = db
         self._outbox_poll = poll
@@ -80,7 +82,7 @@ class OutboxDispatcher(Dispatcher):
         self._outbox_wake = threading.Condition()
         self._outbox_threads = [
             threading.Thread(target=self._drain_outbox, name=f"outbox-{n}", daemon=True)
-            for n in range(workers)]
+            for n in range(settings.workers if workers is None else workers)]
         self._outbox_threads.append(
             threading.Thread(target=self._listen_outbox, name="outbox-listen", daemon=True))
         for worker in self._outbox_threads:
@@ -182,6 +184,20 @@ class OutboxDispatcher(Dispatcher):
 class PgHub(Hub):
     """The hub, reading subscriptions from the database (shared by every process)."""
 
+    def __init__(self, db: PgDatabase, dispatcher: Dispatcher, policy: CallbackPolicy, *,
+                 max_subscriptions: int = 100) -> None:
+        super().__init__(db.table("hub"), dispatcher, policy,
+                         max_subscriptions=max_subscriptions)
+        self._db = db
+
+    def _admit(self, subscription: Document) -> None:
+        """Count and insert under an advisory lock, in one transaction: processes
+        registering at once queue here, so together they never pass the cap."""
+        with self._db.exclusively(HUB_LOCK):
+            if self._repo.count() >= self.max_subscriptions:
+                raise self.full()
+            self._repo.insert(subscription)
+
     def subscriptions(self) -> list[Document]:
         return self._repo.all()
 
@@ -189,22 +205,20 @@ class PgHub(Hub):
         """Route at once, in the change's own transaction: that is the outbox's guarantee.
 
         (The in-memory hub may defer routing; here a change and its events
-        commit together, so nothing is lost between them.)
+        commit together, so nothing is lost between them. Regex queries wait
+        for an evaluation slot like the in-memory router does.)
         """
         events = events_for(change)
-        if not events:
-            return
-        for subscription in self.subscriptions():
-            for event in events:
-                if self._receives(subscription, event):
-                    self._dispatcher.enqueue(subscription["id"], subscription["callback"], event)
+        if events:
+            self.dispatch(events, self.subscriptions(), change.kind)
 
 
 def install_events(config: Config, db: PgDatabase, customers: CustomerService) -> Notifications:
     """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart)."""
-    policy = policy_for(config.bind_host, config.callback_networks)
+    policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = DeliveryLog()
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal)
-    hub = PgHub(db.table("hub"), dispatcher, policy)
+    hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)
     customers.observers.append(hub.observe)
-    return Notifications(hub, dispatcher, journal, PgReceivedEvents(db), policy)
+    return Notifications(hub, dispatcher, journal,
+                         PgReceivedEvents(db, max_bytes=config.sink_max_bytes), policy)
