@@ -4,6 +4,8 @@ real file-backed TinyDB, its test client, and real servers on real ports."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,3 +114,24 @@ def _drop_the_shared_postgres_database() -> Iterator[None]:
     """Nothing left behind: the PostgreSQL database stores' schemas lived in goes."""
     yield
     pg_support.drop_shared_database()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, the system's browser (``/usr/bin/chromium`` or
+    ``TMF629_CHROMIUM``): Playwright's own download is not used. Skips without one, unless
+    ``TMF629_REQUIRE_CHROMIUM=1`` (CI) makes that a failure."""
+    executable = os.environ.get("TMF629_CHROMIUM") or shutil.which("chromium") or ""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        executable = ""
+    if not executable:
+        reason = "browser checks need Playwright and a Chromium (apt-get install chromium)"
+        if os.environ.get("TMF629_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"TMF629_REQUIRE_CHROMIUM=1 but {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

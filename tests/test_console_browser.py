@@ -9,7 +9,6 @@ these tests skip, unless ``TMF629_REQUIRE_CHROMIUM=1`` (CI) makes them fail. Wit
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,24 +22,6 @@ from tests.hosting_support import ACME_KEY, ADMIN_TOKEN, GLOBEX_KEY, Hosted, hos
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SHOTS = os.environ.get("TMF629_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = os.environ.get("TMF629_CHROMIUM") or shutil.which("chromium") or ""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        executable = ""
-    if not executable:
-        reason = "the console checks need Playwright and a Chromium (apt-get install chromium)"
-        if os.environ.get("TMF629_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"TMF629_REQUIRE_CHROMIUM=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def closed_port() -> int:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +33,6 @@ def run(name: str, report_dir: Path, *args: str) -> int:
     with ctk_faults.serve(standins.STANDINS[name][1]()) as url, \
             contextlib.redirect_stdout(io.StringIO()):
         return cli.main(["--target-url", url, "--report-dir", str(report_dir), *args])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = os.environ.get("TMF629_CHROMIUM") or shutil.which("chromium") or ""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        executable = ""
-    if not executable:
-        reason = "the layout check needs Playwright and a Chromium (apt-get install chromium)"
-        if os.environ.get("TMF629_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"TMF629_REQUIRE_CHROMIUM=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable,
-                                              args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
