@@ -18,7 +18,7 @@ from sandbox.hosting.faults import FaultRules, rules_for
 from sandbox.hosting.journal import RequestJournal
 from sandbox.hosting.registry import Registry
 from sandbox.hosting.tenant import Tenant, tenant_store
-from sandbox.hosting.tenants_file import TenantSpec, read_specs
+from sandbox.hosting.tenants_file import ChangeStore, JsonFile, TenantSpec, read_specs
 from sandbox.repository import Database
 from sandbox.seed import seed_once
 from sandbox.storage import open_database
@@ -46,7 +46,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
              if settings.tenants_file else None)
     faults = _read_faults(settings.faults_file)
     tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None),
-                       specs, settings.max_tenants, changes=_changes_file(settings))
+                       specs, settings.max_tenants, changes=_change_store(settings))
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers
         app.extensions[events.EXTENSION] = tenants.default.notifications
@@ -89,14 +89,17 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 HOSTED_CONNECTIONS = 4
 
 
-def _changes_file(settings: Config) -> Path | None:
-    """Where the admin API's tenant changes are kept: beside the tenants' TinyDB stores.
-
-    PostgreSQL and ``:memory:`` keep them for the life of the process only.
+def _change_store(settings: Config) -> ChangeStore | None:
+    """Where the admin API's tenant changes are kept: the ``public`` schema of a PostgreSQL
+    store (every process sharing it sees them), a file beside the tenants' TinyDB stores,
+    or nowhere for ``:memory:`` (they last as long as the process).
     """
-    if postgres.is_postgres_url(settings.db_path) or settings.db_path == ":memory:":
+    if not settings.tenants_file or settings.db_path == ":memory:":
         return None
-    return Path(tenant_store(settings.db_path, "x")).with_name("_admin.json")  # "_": no tenant name
+    if postgres.is_postgres_url(settings.db_path):
+        return ChangeStore(postgres.PgKeptDocument(settings.db_path, "hosted-tenants"))
+    # "_": no tenant is named so, so the file is never a tenant's store.
+    return ChangeStore(JsonFile(Path(tenant_store(settings.db_path, "x")).with_name("_admin.json")))
 
 
 def _read_faults(path: str | None) -> Any:

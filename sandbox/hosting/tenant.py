@@ -49,7 +49,7 @@ class Tenant:
         self.db.close()
 
     def summary(self) -> Document:
-        return {"name": self.name, "keys": len(self.spec.keys), "seed": self.spec.seed,
+        return {"name": self.name, "keys": len(self.spec.digests), "seed": self.spec.seed,
                 "customers": self.customer_table.count(),
                 "subscriptions": len(self.notifications.hub.subscriptions()),
                 "faultRules": len(self.faults.all()), "journal": len(self.journal.entries())}

@@ -15,6 +15,7 @@ from sandbox.postgres.database import (
     PgRepository,
     is_postgres_url,
 )
+from sandbox.postgres.kept import PgKeptDocument
 from sandbox.postgres.migrations import MIGRATIONS, migrate
 from sandbox.postgres.outbox import install_events
 from sandbox.seed import seed_once
@@ -39,5 +40,5 @@ def open_store(url: str, seed_file: str | Path | None, *,
     return db
 
 
-__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgRepository", "install_events",
-           "is_postgres_url", "migrate", "open_store"]
+__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgKeptDocument", "PgRepository",
+           "install_events", "is_postgres_url", "migrate", "open_store"]
