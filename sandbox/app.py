@@ -46,7 +46,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
              if settings.tenants_file else None)
     faults = _read_faults(settings.faults_file)
     tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None),
-                       specs, settings.max_tenants, changes=_change_store(settings))
+                       specs, settings.max_tenants, changes=_change_store(settings),
+                       drop=lambda spec: drop_store(settings, spec))
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers
         app.extensions[events.EXTENSION] = tenants.default.notifications
@@ -125,7 +126,7 @@ def open_store(settings: Config, spec: TenantSpec, hosted: bool) -> Database:
             return postgres.open_store(settings.db_path, seed)
         # Many tenants share one server's connections: a small pool each.
         return postgres.open_store(settings.db_path, seed, max_connections=HOSTED_CONNECTIONS,
-                                   schema=f"tenant_{spec.name.replace('-', '_')}")
+                                   schema=tenant_schema(spec.name))
     path = tenant_store(settings.db_path, spec.name) if hosted else settings.db_path
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,23 @@ def open_store(settings: Config, spec: TenantSpec, hosted: bool) -> Database:
         db.close()  # the store's owner lock goes with the app that failed to start
         raise
     return db
+
+
+def tenant_schema(name: str) -> str:
+    return f"tenant_{name.replace('-', '_')}"
+
+
+def drop_store(settings: Config, spec: TenantSpec) -> None:
+    """Remove a deleted (and closed) tenant's store: its schema, or its files (snapshot,
+    journal segments, lock). Names hold no '.', so ``<name>.json*`` is this tenant's only."""
+    if postgres.is_postgres_url(settings.db_path):
+        postgres.drop_schema(settings.db_path, tenant_schema(spec.name))
+        return
+    if settings.db_path == ":memory:":
+        return
+    store = Path(tenant_store(settings.db_path, spec.name))
+    for path in store.parent.glob(f"{store.name}*"):
+        path.unlink(missing_ok=True)
 
 
 def build_tenant(settings: Config, spec: TenantSpec, faults: Any, hosted: bool) -> Tenant:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -248,3 +250,36 @@ def test_the_docs_page_and_its_assets_are_served_locally(hosted: Hosted) -> None
         assert served.status_code == 200 and len(served.content) > 1000, asset
     missing = requests.get(f"{hosted.api}/docs/static/index.html", timeout=10)
     assert missing.status_code == 404 and missing.json()["status"] == "404"
+
+
+def test_a_deleted_tenant_leaves_no_store_and_waits_for_its_running_requests(
+        tmp_path: Path) -> None:
+    running = hosted_sandbox(tmp_path)
+    hosted = next(running)
+    try:
+        admin = hosted.admin()
+        made = admin.post(f"{hosted.root}/admin/tenants", json={"name": "initech",
+                                                                "seed": False}, timeout=10)
+        initech = hosted.as_tenant(made.json()["apiKeys"][0])
+        assert initech.post(f"{hosted.api}/customer", json=MINIMAL, timeout=10).status_code == 201
+        stores = tmp_path / "hosted-db.tenants"
+        assert list(stores.glob("initech.json*"))
+        # A slow request is in flight (held by a delay rule before it writes) when the
+        # operator deletes the tenant: it completes, then the store goes.
+        assert admin.post(f"{hosted.root}/admin/tenants/initech/faults", timeout=10, json={
+            "method": "POST", "path": "/customer", "action": "delay",
+            "delayMs": 1500}).status_code == 201
+        answers: list[requests.Response] = []
+        slow = threading.Thread(target=lambda: answers.append(initech.post(
+            f"{hosted.api}/customer", json=MINIMAL, timeout=20)))
+        slow.start()
+        time.sleep(0.5)  # the POST is now sleeping inside the server
+        deleted = admin.delete(f"{hosted.root}/admin/tenants/initech", timeout=20)
+        slow.join(20)
+        assert deleted.status_code == 204
+        assert answers and answers[0].status_code == 201, answers and answers[0].text
+        assert initech.get(f"{hosted.api}/customer", timeout=10).status_code == 401
+        assert not list(stores.glob("initech.json*"))
+        assert list(stores.glob("acme.json*"))  # the others' stores stay
+    finally:
+        running.close()

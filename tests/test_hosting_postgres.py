@@ -97,3 +97,22 @@ def test_created_tenants_are_kept_in_the_database_keys_hashed(tmp_path: Path) ->
                                             timeout=10).status_code == 401
         finally:
             gone.close()
+
+
+def test_a_deleted_tenant_leaves_no_schema(tmp_path: Path) -> None:
+    with pg_support.scratch_database() as url:
+        running = hosted_sandbox(tmp_path, db=url)
+        hosted = next(running)
+        try:
+            admin = hosted.admin()
+            made = admin.post(f"{hosted.root}/admin/tenants", json={"name": "ini-tech"},
+                              timeout=10)
+            assert made.status_code == 201
+            assert admin.delete(f"{hosted.root}/admin/tenants/ini-tech",
+                                timeout=20).status_code == 204
+        finally:
+            running.close()
+        with psycopg.connect(url) as conn:
+            schemas = {row[0] for row in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%'")}
+        assert schemas == {"tenant_acme", "tenant_globex"}

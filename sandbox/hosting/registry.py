@@ -27,14 +27,21 @@ from sandbox.hosting.tenants_file import (
 #: A key no tenant knows makes the registry look for tenants other processes made, at most
 #: this often (seconds): a stranger's wrong keys cost one small read a second, not one each.
 REFRESH_INTERVAL = 1.0
+#: How long deleting a tenant waits for its running requests before closing its store.
+DRAIN_SECONDS = 30.0
 
 
 class Registry:
     """Tenants by name; ``build`` opens a tenant's store and services."""
 
     def __init__(self, build: Callable[[TenantSpec], Tenant], specs: list[TenantSpec] | None,
-                 max_tenants: int = 100, changes: ChangeStore | None = None) -> None:
+                 max_tenants: int = 100, changes: ChangeStore | None = None,
+                 drop: Callable[[TenantSpec], None] | None = None) -> None:
         self._build = build
+        #: Removes a deleted tenant's store (its files or its schema), once it is closed.
+        self._drop = drop
+        #: Names of tenants being deleted: not made again until their store is gone.
+        self._leaving: set[str] = set()
         self.open = specs is None
         self.max_tenants = max_tenants
         #: Where the admin API's creations and deletions are kept (None: not kept).
@@ -90,7 +97,8 @@ class Registry:
             for name, spec in wanted.items():
                 if name not in self._tenants and len(self._tenants) < self.max_tenants:
                     self._tenants[name] = self._build(spec)
-        for tenant in gone:
+        for tenant in gone:  # deleted by another process, which removes the store
+            tenant.retire(DRAIN_SECONDS)
             tenant.close()
         return True
 
@@ -127,7 +135,7 @@ class Registry:
                            "--tenants to host tenants", reason="Not a hosted sandbox")
         self.refresh(force=True)
         with self._lock:
-            if spec.name in self._tenants:
+            if spec.name in self._tenants or spec.name in self._leaving:
                 raise ApiError(409, f"Tenant {spec.name} exists", reason="Tenant exists")
             if len(self._tenants) >= self.max_tenants:
                 raise ApiError(403, f"This sandbox hosts {self.max_tenants} tenants, its "
@@ -147,7 +155,12 @@ class Registry:
             self._created, self._deleted = self.changes.update(change)
 
     def delete(self, name: str) -> None:
-        """Remove a tenant with its data (its customers and subscriptions are emptied)."""
+        """Remove a tenant with its data and its store.
+
+        From the moment it is deleted its keys are unknown (401); the requests
+        already running finish first (for up to :data:`DRAIN_SECONDS`), then its
+        store is emptied, closed and removed.
+        """
         if self.open:
             raise ApiError(409, "The default tenant of an open sandbox cannot be deleted",
                            reason="Not a hosted sandbox")
@@ -155,14 +168,22 @@ class Registry:
         with self._lock:
             tenant = self._tenants.pop(name, None)
             if tenant is not None:
+                self._leaving.add(name)
                 self._keep(lambda created, deleted: (
                     [s for s in created if s.name != name], deleted | {name}))
         if tenant is None:
             raise ApiError(404, f"No tenant {name}", reason="Resource not found")
         try:
-            tenant.erase()
+            tenant.retire(DRAIN_SECONDS)
+            try:
+                tenant.erase()
+            finally:
+                tenant.close()
+            if self._drop is not None:
+                self._drop(tenant.spec)
         finally:
-            tenant.close()
+            with self._lock:
+                self._leaving.discard(name)
 
     def close(self) -> None:
         with self._lock:

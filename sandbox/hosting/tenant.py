@@ -7,6 +7,7 @@ send no customer events (they are not partner actions).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,11 @@ class Tenant:
     seed_file: str | None
     journal: RequestJournal = field(default_factory=RequestJournal)
     faults: FaultRules = field(default_factory=FaultRules)
+    #: Requests running for this tenant, and whether it is being deleted (see ``retire``).
+    _flight: threading.Condition = field(default_factory=threading.Condition, init=False,
+                                         repr=False)
+    _in_flight: int = field(default=0, init=False)
+    _retired: bool = field(default=False, init=False)
 
     @property
     def name(self) -> str:
@@ -43,6 +49,28 @@ class Tenant:
     @property
     def customer_table(self) -> Repository:
         return self.db.table("customer")
+
+    def enter(self) -> bool:
+        """Count a request in; False once the tenant is retired (it is as good as unknown)."""
+        with self._flight:
+            if self._retired:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._flight:
+            self._in_flight -= 1
+            self._flight.notify_all()
+
+    def retire(self, timeout: float) -> bool:
+        """Refuse new requests and wait up to ``timeout`` seconds for the running ones.
+
+        Returns whether they all finished, so the store can be closed under none of them.
+        """
+        with self._flight:
+            self._retired = True
+            return self._flight.wait_for(lambda: self._in_flight == 0, timeout)
 
     def close(self) -> None:
         self.notifications.close()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from sandbox.postgres.database import (
     DatabaseUnavailable,
     PgDatabase,
@@ -40,5 +43,11 @@ def open_store(url: str, seed_file: str | Path | None, *,
     return db
 
 
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a deleted hosted tenant's schema with everything in it (its pool closed first)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 __all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgKeptDocument", "PgRepository",
-           "install_events", "is_postgres_url", "migrate", "open_store"]
+           "drop_schema", "install_events", "is_postgres_url", "migrate", "open_store"]
