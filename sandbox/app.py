@@ -14,6 +14,7 @@ from sandbox.config import API_PREFIX, Config
 from sandbox.domain import patterns
 from sandbox.domain.customers import CustomerService
 from sandbox.errors import ApiError
+from sandbox.events.budget import ThreadBudget
 from sandbox.hosting.faults import FaultRules, rules_for
 from sandbox.hosting.journal import RequestJournal
 from sandbox.hosting.registry import Registry
@@ -45,7 +46,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     specs = (read_specs(settings.tenants_file, settings.max_tenants)
              if settings.tenants_file else None)
     faults = _read_faults(settings.faults_file)
-    tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None),
+    # Hosted, --delivery-workers bounds the delivery threads of all tenants together.
+    budget = ThreadBudget(settings.delivery_workers) if specs is not None else None
+    tenants = Registry(lambda spec: build_tenant(settings, spec, faults, specs is not None,
+                                                 budget),
                        specs, settings.max_tenants, changes=_change_store(settings),
                        drop=lambda spec: drop_store(settings, spec))
     if tenants.open:  # the single-store names, as before tenancy
@@ -156,15 +160,19 @@ def drop_store(settings: Config, spec: TenantSpec) -> None:
         path.unlink(missing_ok=True)
 
 
-def build_tenant(settings: Config, spec: TenantSpec, faults: Any, hosted: bool) -> Tenant:
+def build_tenant(settings: Config, spec: TenantSpec, faults: Any, hosted: bool,
+                 budget: ThreadBudget | None = None) -> Tenant:
     """One tenant: its store, customer service, notifications, journal and fault rules."""
     db = open_store(settings, spec, hosted)
     try:
         service = CustomerService(db.table("customer"))
         # The hub observes the customer service; subscriptions persist like customers.
         notifications = (
-            postgres.install_events(settings, db, service) if isinstance(db, postgres.PgDatabase)
-            else events.install(settings, db.table("hub"), service))
+            # Hosted on PostgreSQL: one deliverer per tenant (its outbox is shared by every
+            # process, so the processes together deliver in parallel).
+            postgres.install_events(settings, db, service, 1 if hosted else None)
+            if isinstance(db, postgres.PgDatabase)
+            else events.install(settings, db.table("hub"), service, budget))
         rules = FaultRules(settings.max_fault_rules, settings.max_fault_delay_ms)
         for rule in rules_for(faults, spec.name):
             try:

@@ -283,3 +283,52 @@ def test_a_deleted_tenant_leaves_no_store_and_waits_for_its_running_requests(
         assert list(stores.glob("acme.json*"))  # the others' stores stay
     finally:
         running.close()
+
+
+def test_all_tenants_together_deliver_with_at_most_delivery_workers_threads(
+        tmp_path: Path) -> None:
+    """Five tenants' events reach one slow listener: never more than --delivery-workers (2)
+    requests at once from the whole server, and every event arrives."""
+    lock, state = threading.Lock(), {"now": 0, "most": 0, "got": 0}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(0.4)
+            with lock:
+                state["now"] -= 1
+                state["got"] += 1
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    running = hosted_sandbox(tmp_path, "--delivery-workers", "2")
+    hosted = next(running)
+    try:
+        admin, keys = hosted.admin(), []
+        for n in range(5):
+            made = admin.post(f"{hosted.root}/admin/tenants", json={"name": f"t{n}",
+                                                                    "seed": False}, timeout=10)
+            keys.append(made.json()["apiKeys"][0])
+        partners = [hosted.as_tenant(key) for key in keys]
+        callback = f"http://127.0.0.1:{server.server_port}/partner"
+        for partner in partners:
+            assert partner.post(f"{hosted.api}/hub", json={"callback": callback},
+                                timeout=10).status_code == 201
+        for partner in partners:
+            for _ in range(2):
+                assert partner.post(f"{hosted.api}/customer", json=MINIMAL,
+                                    timeout=10).status_code == 201
+        assert wait_until(lambda: state["got"] >= 10, timeout=20)
+        assert state["most"] <= 2 and state["got"] == 10
+    finally:
+        running.close()
+        server.shutdown()
+        server.server_close()
