@@ -220,6 +220,33 @@ def test_reset_empty_snapshot_and_restore(hosted: Hosted) -> None:
     assert acme_reset["customers"] == int(listed.headers["X-Total-Count"]) > 0
 
 
+def test_a_restored_subscription_keeps_its_id(hosted: Hosted) -> None:
+    admin, globex = hosted.admin(), hosted.as_tenant(GLOBEX_KEY)
+    base = f"{hosted.root}/admin/tenants/globex"
+    made = globex.post(f"{hosted.api}/hub", json={"callback": "http://127.0.0.1:9/partner"},
+                       timeout=10).json()
+    kept = admin.get(f"{base}/snapshot", timeout=10).json()
+    assert [s["id"] for s in kept["subscriptions"]] == [made["id"]]
+    for ident in ("", "a b", "x" * 65, 7, "../x"):
+        bad = {**kept, "subscriptions": [{**kept["subscriptions"][0], "id": ident}]}
+        answer = admin.post(f"{base}/restore", json=bad, timeout=10)
+        assert answer.status_code == 400 and "id must be" in answer.json()["message"], ident
+    twice = {**kept, "subscriptions": kept["subscriptions"] * 2}
+    assert admin.post(f"{base}/restore", json=twice, timeout=10).status_code == 400
+    assert globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10).status_code == 200
+    assert admin.post(f"{base}/empty", timeout=10).status_code == 204
+    assert globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10).status_code == 404
+    assert admin.post(f"{base}/restore", json=kept, timeout=10).json()["subscriptions"] == 1
+    again = globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10)
+    assert again.status_code == 200 and again.json()["callback"] == made["callback"]
+    # an older snapshot without ids: the subscriptions come back under new ids
+    old = {**kept, "subscriptions": [{"callback": made["callback"]}]}
+    assert admin.post(f"{base}/restore", json=old, timeout=10).status_code == 200
+    listed = admin.get(f"{base}/subscriptions", timeout=10).json()
+    assert len(listed) == 1 and listed[0]["id"] != made["id"]
+    admin.post(f"{base}/empty", timeout=10)
+
+
 # -- the API description -------------------------------------------------------------------
 
 def test_the_served_spec_is_valid_and_points_at_this_server(hosted: Hosted) -> None:
