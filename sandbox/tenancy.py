@@ -85,8 +85,24 @@ def current() -> Tenant:
     """The tenant the running request is for (resolved once, then kept in ``g``)."""
     found: Tenant | None = g.get("tenant")
     if found is None:
-        found = g.tenant = tenant_for_key(presented_key(request.headers))
+        found = tenant_for_key(presented_key(request.headers))
+        if not serve(found):  # deleted meanwhile: its key is no longer known
+            raise unauthorized("The key is not known here")
     return found
+
+
+def serve(tenant: Tenant) -> bool:
+    """Make ``tenant`` the request's, counted in until the request ends (so deleting it
+    waits for this request); False when it is being deleted."""
+    if g.get("tenant") is tenant:
+        return True
+    if g.get("tenant") is not None:
+        g.tenant.leave()
+        g.tenant = None
+    if not tenant.enter():
+        return False
+    g.tenant = tenant
+    return True
 
 
 def admin_required(config: Config, tenants: Registry) -> bool:
@@ -209,3 +225,9 @@ def install(app: Flask, tenants: Registry) -> None:
             _apply_faults(app.config["SANDBOX"])
 
     app.after_request(_journal)
+
+    @app.teardown_request
+    def _done(_: BaseException | None) -> None:
+        tenant: Tenant | None = g.get("tenant")
+        if tenant is not None:
+            tenant.leave()

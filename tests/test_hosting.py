@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -218,6 +220,33 @@ def test_reset_empty_snapshot_and_restore(hosted: Hosted) -> None:
     assert acme_reset["customers"] == int(listed.headers["X-Total-Count"]) > 0
 
 
+def test_a_restored_subscription_keeps_its_id(hosted: Hosted) -> None:
+    admin, globex = hosted.admin(), hosted.as_tenant(GLOBEX_KEY)
+    base = f"{hosted.root}/admin/tenants/globex"
+    made = globex.post(f"{hosted.api}/hub", json={"callback": "http://127.0.0.1:9/partner"},
+                       timeout=10).json()
+    kept = admin.get(f"{base}/snapshot", timeout=10).json()
+    assert [s["id"] for s in kept["subscriptions"]] == [made["id"]]
+    for ident in ("", "a b", "x" * 65, 7, "../x"):
+        bad = {**kept, "subscriptions": [{**kept["subscriptions"][0], "id": ident}]}
+        answer = admin.post(f"{base}/restore", json=bad, timeout=10)
+        assert answer.status_code == 400 and "id must be" in answer.json()["message"], ident
+    twice = {**kept, "subscriptions": kept["subscriptions"] * 2}
+    assert admin.post(f"{base}/restore", json=twice, timeout=10).status_code == 400
+    assert globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10).status_code == 200
+    assert admin.post(f"{base}/empty", timeout=10).status_code == 204
+    assert globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10).status_code == 404
+    assert admin.post(f"{base}/restore", json=kept, timeout=10).json()["subscriptions"] == 1
+    again = globex.get(f"{hosted.api}/hub/{made['id']}", timeout=10)
+    assert again.status_code == 200 and again.json()["callback"] == made["callback"]
+    # an older snapshot without ids: the subscriptions come back under new ids
+    old = {**kept, "subscriptions": [{"callback": made["callback"]}]}
+    assert admin.post(f"{base}/restore", json=old, timeout=10).status_code == 200
+    listed = admin.get(f"{base}/subscriptions", timeout=10).json()
+    assert len(listed) == 1 and listed[0]["id"] != made["id"]
+    admin.post(f"{base}/empty", timeout=10)
+
+
 # -- the API description -------------------------------------------------------------------
 
 def test_the_served_spec_is_valid_and_points_at_this_server(hosted: Hosted) -> None:
@@ -248,3 +277,85 @@ def test_the_docs_page_and_its_assets_are_served_locally(hosted: Hosted) -> None
         assert served.status_code == 200 and len(served.content) > 1000, asset
     missing = requests.get(f"{hosted.api}/docs/static/index.html", timeout=10)
     assert missing.status_code == 404 and missing.json()["status"] == "404"
+
+
+def test_a_deleted_tenant_leaves_no_store_and_waits_for_its_running_requests(
+        tmp_path: Path) -> None:
+    running = hosted_sandbox(tmp_path)
+    hosted = next(running)
+    try:
+        admin = hosted.admin()
+        made = admin.post(f"{hosted.root}/admin/tenants", json={"name": "initech",
+                                                                "seed": False}, timeout=10)
+        initech = hosted.as_tenant(made.json()["apiKeys"][0])
+        assert initech.post(f"{hosted.api}/customer", json=MINIMAL, timeout=10).status_code == 201
+        stores = tmp_path / "hosted-db.tenants"
+        assert list(stores.glob("initech.json*"))
+        # A slow request is in flight (held by a delay rule before it writes) when the
+        # operator deletes the tenant: it completes, then the store goes.
+        assert admin.post(f"{hosted.root}/admin/tenants/initech/faults", timeout=10, json={
+            "method": "POST", "path": "/customer", "action": "delay",
+            "delayMs": 1500}).status_code == 201
+        answers: list[requests.Response] = []
+        slow = threading.Thread(target=lambda: answers.append(initech.post(
+            f"{hosted.api}/customer", json=MINIMAL, timeout=20)))
+        slow.start()
+        time.sleep(0.5)  # the POST is now sleeping inside the server
+        deleted = admin.delete(f"{hosted.root}/admin/tenants/initech", timeout=20)
+        slow.join(20)
+        assert deleted.status_code == 204
+        assert answers and answers[0].status_code == 201, answers and answers[0].text
+        assert initech.get(f"{hosted.api}/customer", timeout=10).status_code == 401
+        assert not list(stores.glob("initech.json*"))
+        assert list(stores.glob("acme.json*"))  # the others' stores stay
+    finally:
+        running.close()
+
+
+def test_all_tenants_together_deliver_with_at_most_delivery_workers_threads(
+        tmp_path: Path) -> None:
+    """Five tenants' events reach one slow listener: never more than --delivery-workers (2)
+    requests at once from the whole server, and every event arrives."""
+    lock, state = threading.Lock(), {"now": 0, "most": 0, "got": 0}
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(0.4)
+            with lock:
+                state["now"] -= 1
+                state["got"] += 1
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    running = hosted_sandbox(tmp_path, "--delivery-workers", "2")
+    hosted = next(running)
+    try:
+        admin, keys = hosted.admin(), []
+        for n in range(5):
+            made = admin.post(f"{hosted.root}/admin/tenants", json={"name": f"t{n}",
+                                                                    "seed": False}, timeout=10)
+            keys.append(made.json()["apiKeys"][0])
+        partners = [hosted.as_tenant(key) for key in keys]
+        callback = f"http://127.0.0.1:{server.server_port}/partner"
+        for partner in partners:
+            assert partner.post(f"{hosted.api}/hub", json={"callback": callback},
+                                timeout=10).status_code == 201
+        for partner in partners:
+            for _ in range(2):
+                assert partner.post(f"{hosted.api}/customer", json=MINIMAL,
+                                    timeout=10).status_code == 201
+        assert wait_until(lambda: state["got"] >= 10, timeout=20)
+        assert state["most"] <= 2 and state["got"] == 10
+    finally:
+        running.close()
+        server.shutdown()
+        server.server_close()

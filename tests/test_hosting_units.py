@@ -13,7 +13,7 @@ import pytest
 from sandbox import cli, create_app
 from sandbox.errors import ApiError
 from sandbox.hosting import faults, journal
-from sandbox.hosting.tenants_file import TenantsFileError, parse_specs, read_specs
+from sandbox.hosting.tenants_file import TenantsFileError, key_digest, parse_specs, read_specs
 from tests.conftest import MINIMAL
 from tests.hosting_support import ACME_KEY, ADMIN_TOKEN, GLOBEX_KEY, TENANTS
 
@@ -263,6 +263,31 @@ def test_tenants_made_by_the_admin_api_outlive_a_restart(tmp_path: Path) -> None
         assert again.test_client().get("/tmf-api/customerManagement/v4/customer",
                                        headers={"X-API-Key": key}).status_code == 200
         assert (tmp_path / "t.json").read_text() == json.dumps(TENANTS)  # never rewritten
+    finally:
+        again.extensions["sandbox.tenants"].close()
+    kept = next(tmp_path.rglob("_admin.json")).read_text()
+    assert key not in kept and key_digest(key) in kept  # keys are kept as digests only
+
+
+def test_clear_keys_kept_by_an_older_version_still_select_their_tenant(tmp_path: Path) -> None:
+    admin = {"X-Admin-Token": ADMIN_TOKEN}
+    options = {"tenants_file": str(tmp_path / "t.json"), "admin_token": ADMIN_TOKEN}
+    app = _app(tmp_path, **options)
+    kept = next(tmp_path.rglob("_admin.json"), None)
+    app.extensions["sandbox.tenants"].close()
+    old_key = "old-clear-key-0123456789"
+    kept = kept or tmp_path / "db.tenants" / "_admin.json"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps({"created": [{"name": "legacy", "keys": [old_key], "seed": False}],
+                                "deleted": []}))
+    again = _app(tmp_path, **options)
+    try:
+        client = again.test_client()
+        assert client.get("/tmf-api/customerManagement/v4/customer",
+                          headers={"X-API-Key": old_key}).status_code == 200
+        made = client.post("/admin/tenants", json={"name": "initech"}, headers=admin)
+        assert made.status_code == 201
+        assert old_key not in kept.read_text()  # the next change keeps it as a digest
     finally:
         again.extensions["sandbox.tenants"].close()
 

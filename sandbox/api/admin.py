@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 
 from sandbox import tenancy
 from sandbox.api import notifications, tenants
@@ -35,12 +35,11 @@ def _pick_tenant(endpoint: str | None, values: dict[str, Any] | None) -> None:
         if not hosted.open:
             raise ApiError(404, f"This sandbox hosts tenants: use /admin/tenants/<name>"
                            f"{request.path.removeprefix('/admin')}", reason="Name a tenant")
-        g.tenant = hosted.default
+        tenancy.serve(hosted.default)
         return
     found = hosted.get(name)
-    if found is None:
+    if found is None or not tenancy.serve(found):
         raise ApiError(404, f"No tenant {name}", reason="Resource not found")
-    g.tenant = found
 
 
 def listing(records: list[dict[str, Any]]) -> Response:

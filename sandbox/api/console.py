@@ -44,9 +44,10 @@ def viewer() -> Viewer | None:
                                                           config.admin_token.encode()):
         names = hosted.names()
         chosen = hosted.get(request.args.get("tenant", "")) or hosted.get(names[0])
-        return Viewer(chosen, True, names) if chosen else None
+        # Counted in like an API request: deleting the tenant waits for this page.
+        return Viewer(chosen, True, names) if chosen and tenancy.serve(chosen) else None
     found = hosted.for_key(key) if key and not hosted.open else None
-    return Viewer(found, False, []) if found else None
+    return Viewer(found, False, []) if found and tenancy.serve(found) else None
 
 
 def page(template: str, who: Viewer, **context: object) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
+from sandbox.events.budget import ThreadBudget
 from sandbox.events.delivery import CALLBACK_MODES, DeliveryLog, DeliverySettings, Dispatcher
 from sandbox.events.hub import Hub
 from sandbox.events.safety import CallbackPolicy, policy_for
@@ -55,11 +56,12 @@ def delivery_settings(config: Config) -> DeliverySettings:
 
 
 def install(config: Config, subscriptions: Repository,
-            customers: CustomerService) -> Notifications:
-    """Build the notification parts and subscribe the hub to ``customers``."""
+            customers: CustomerService, budget: ThreadBudget | None = None) -> Notifications:
+    """Build the notification parts and subscribe the hub to ``customers``; a hosted
+    tenant's dispatcher shares the server's ``budget`` of delivery threads."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = DeliveryLog()
-    dispatcher = Dispatcher(delivery_settings(config), policy, journal)
+    dispatcher = Dispatcher(delivery_settings(config), policy, journal, budget=budget)
     hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)
     customers.observers.append(hub.observe)
     received = ReceivedEvents(max_bytes=config.sink_max_bytes)

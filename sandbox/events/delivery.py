@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from sandbox.events.budget import ThreadBudget
 from sandbox.events.masking import redact, scrub
 from sandbox.events.model import listener_name, timestamp
 from sandbox.events.safety import CallbackPolicy, CallbackRefused, Resolver, pinned_session, resolve
@@ -135,6 +136,7 @@ class Dispatcher:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         resolver: Resolver = resolve,
+        budget: ThreadBudget | None = None,
     ) -> None:
         if settings.workers < 1:
             raise ValueError("delivery workers must be at least 1")
@@ -155,6 +157,8 @@ class Dispatcher:
         self._idle = 0
         self._changed = threading.Condition()
         self._closed = False
+        #: Threads shared with the other tenants' dispatchers (None: ``workers`` of its own).
+        self._budget = budget
 
     def url_for(self, callback: str, event_type: str) -> str:
         return target_url(callback, event_type, self.settings.mode)
@@ -182,10 +186,20 @@ class Dispatcher:
         # Called with the condition held.
         if self._idle > 0:
             self._changed.notify()
-        elif len(self._workers) < self.settings.workers:
+        elif len(self._workers) < self.settings.workers and (
+                self._budget is None or self._budget.take(self)):
             worker = threading.Thread(target=self._work, name="delivery-worker", daemon=True)
             self._workers.add(worker)
             worker.start()
+
+    def poke(self) -> bool:
+        """A shared thread came free: start a worker if work waits for one; whether it did."""
+        with self._changed:
+            if not self._ready or self._closed or self._idle:
+                return False
+            before = len(self._workers)
+            self._wake_or_start()
+            return len(self._workers) > before
 
     def cancel(self, subscription_id: str) -> None:
         """Drop what is queued for a subscription (an attempt in flight still ends)."""
@@ -238,6 +252,13 @@ class Dispatcher:
             return None
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._budget is not None:  # outside our lock: it may take another's
+                self._budget.give_back()
+
+    def _serve(self) -> None:
         # A session per worker: requests.Session is not safe across threads.
         with pinned_session(self.policy, self._resolver) as session:
             while (delivery := self._next()) is not None:

@@ -99,9 +99,11 @@ class Hub:
         self._lock = repository.lock
         self._cache = {doc["id"]: doc for doc in repository.all()}
 
-    def register(self, body: Any) -> Document:
+    def register(self, body: Any, ident: str | None = None) -> Document:
+        """Store a subscription; ``ident`` keeps a restored one's id (else a new one)."""
         callback, text = self.check(body)
-        subscription: Document = {"id": self._new_id(), "callback": callback, "query": text}
+        subscription: Document = {"id": ident or self._new_id(), "callback": callback,
+                                  "query": text}
         self._admit(subscription)
         log.info("subscription %s registered: %s %s", subscription["id"], redact(callback),
                  text)

@@ -7,6 +7,8 @@ send no customer events (they are not partner actions).
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from sandbox.repository import Database, Document, Repository
 from sandbox.seed import read_seed
 
 SNAPSHOT_FORMAT = "tmf629-sandbox-snapshot/1"
+#: A restored subscription keeps its id if it is of this shape (the hub's are UUIDs).
+SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass
@@ -35,6 +39,11 @@ class Tenant:
     seed_file: str | None
     journal: RequestJournal = field(default_factory=RequestJournal)
     faults: FaultRules = field(default_factory=FaultRules)
+    #: Requests running for this tenant, and whether it is being deleted (see ``retire``).
+    _flight: threading.Condition = field(default_factory=threading.Condition, init=False,
+                                         repr=False)
+    _in_flight: int = field(default=0, init=False)
+    _retired: bool = field(default=False, init=False)
 
     @property
     def name(self) -> str:
@@ -44,12 +53,34 @@ class Tenant:
     def customer_table(self) -> Repository:
         return self.db.table("customer")
 
+    def enter(self) -> bool:
+        """Count a request in; False once the tenant is retired (it is as good as unknown)."""
+        with self._flight:
+            if self._retired:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._flight:
+            self._in_flight -= 1
+            self._flight.notify_all()
+
+    def retire(self, timeout: float) -> bool:
+        """Refuse new requests and wait up to ``timeout`` seconds for the running ones.
+
+        Returns whether they all finished, so the store can be closed under none of them.
+        """
+        with self._flight:
+            self._retired = True
+            return self._flight.wait_for(lambda: self._in_flight == 0, timeout)
+
     def close(self) -> None:
         self.notifications.close()
         self.db.close()
 
     def summary(self) -> Document:
-        return {"name": self.name, "keys": len(self.spec.keys), "seed": self.spec.seed,
+        return {"name": self.name, "keys": len(self.spec.digests), "seed": self.spec.seed,
                 "customers": self.customer_table.count(),
                 "subscriptions": len(self.notifications.hub.subscriptions()),
                 "faultRules": len(self.faults.all()), "journal": len(self.journal.entries())}
@@ -78,7 +109,8 @@ class Tenant:
     def snapshot(self) -> Document:
         return {"format": SNAPSHOT_FORMAT, "tenant": self.name,
                 "customers": self.customer_table.all(),
-                "subscriptions": [{"callback": s["callback"], "query": s.get("query") or ""}
+                "subscriptions": [{"id": s["id"], "callback": s["callback"],
+                                   "query": s.get("query") or ""}
                                   for s in self.notifications.hub.subscriptions()]}
 
     def restore(self, body: Any, validate: Callable[[Document], list[str]]) -> Document:
@@ -87,7 +119,7 @@ class Tenant:
         hub = self.notifications.hub
         for index, subscription in enumerate(subscriptions):
             try:
-                hub.check(subscription)
+                hub.check({k: v for k, v in subscription.items() if k != "id"})
             except ApiError as exc:
                 raise bad_request(f"subscription #{index}: {exc.message}",
                                   reason="Invalid snapshot") from None
@@ -97,7 +129,9 @@ class Tenant:
         self.empty()
         self._replace_customers(customers)
         for subscription in subscriptions:
-            self.notifications.hub.register(subscription)
+            # Same ids as before: a partner's stored subscription ids stay valid.
+            body = {k: v for k, v in subscription.items() if k != "id"}
+            self.notifications.hub.register(body, subscription.get("id"))
         return {"customers": len(customers), "subscriptions": len(subscriptions)}
 
     def _replace_customers(self, docs: list[Document]) -> None:
@@ -128,11 +162,21 @@ def check_snapshot(body: Any, validate: Callable[[Document], list[str]]
             raise bad_request(f"customer #{index} is invalid: {reason}", reason="Invalid snapshot")
         seen.add(item["id"])
         docs.append({k: v for k, v in item.items() if k != "href"})
+    taken: set[str] = set()
     for index, item in enumerate(subscriptions):
         if not isinstance(item, dict) or not isinstance(item.get("callback"), str):
             raise bad_request(f"subscription #{index} must be an object with a callback",
                               reason="Invalid snapshot")
-    return docs, [{"callback": s["callback"], "query": s.get("query") or ""}
+        ident = item.get("id")
+        if ident is not None and (not isinstance(ident, str) or not SUBSCRIPTION_ID.match(ident)
+                                  or ident in taken):
+            raise bad_request(f"subscription #{index}: id must be a unique string of 1-64 "
+                              "letters, digits, '-', '_' or '.'", reason="Invalid snapshot")
+        if ident is not None:
+            taken.add(ident)
+    # A snapshot without ids (an older one) gets new ids.
+    return docs, [{"callback": s["callback"], "query": s.get("query") or "",
+                   **({"id": s["id"]} if s.get("id") is not None else {})}
                   for s in subscriptions]
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from sandbox.postgres.database import (
     DatabaseUnavailable,
     PgDatabase,
     PgRepository,
     is_postgres_url,
 )
+from sandbox.postgres.kept import PgKeptDocument
 from sandbox.postgres.migrations import MIGRATIONS, migrate
 from sandbox.postgres.outbox import install_events
 from sandbox.seed import seed_once
@@ -39,5 +43,11 @@ def open_store(url: str, seed_file: str | Path | None, *,
     return db
 
 
-__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgRepository", "install_events",
-           "is_postgres_url", "migrate", "open_store"]
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a deleted hosted tenant's schema with everything in it (its pool closed first)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgKeptDocument", "PgRepository",
+           "drop_schema", "install_events", "is_postgres_url", "migrate", "open_store"]

@@ -15,6 +15,7 @@ import psycopg
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
 HUB_LOCK = 6290003
+KEPT_LOCK = 6290004
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512

@@ -213,11 +213,14 @@ class PgHub(Hub):
             self.dispatch(events, self.subscriptions(), change.kind)
 
 
-def install_events(config: Config, db: PgDatabase, customers: CustomerService) -> Notifications:
-    """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart)."""
+def install_events(config: Config, db: PgDatabase, customers: CustomerService,
+                   workers: int | None = None) -> Notifications:
+    """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart);
+    ``workers`` deliverer threads (default ``--delivery-workers``)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = DeliveryLog()
-    dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal)
+    dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal,
+                                  workers=workers)
     hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)
     customers.observers.append(hub.observe)
     return Notifications(hub, dispatcher, journal,
