@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,36 +26,17 @@ try:
     import ctk_faults
     import ctk_gateways
     from conftest import waitress_server
+    from ctk_outcome import run_harness
 except ImportError:  # tests/ imported as a package (importlib import mode)
     from tests import ctk_faults, ctk_gateways  # type: ignore[no-redef]
     from tests.conftest import waitress_server  # type: ignore[no-redef]
+    from tests.ctk_outcome import run_harness  # type: ignore[no-redef]
 
 SECRET = "s3cr3t-client-secret"
 SEEDS = 25
 
 
-@dataclass
-class Outcome:
-    code: int
-    report_dir: Path
-    output: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(
-            (self.report_dir / "report.json").read_text(encoding="utf-8"))
-        return report
-
-    def everything(self) -> str:
-        """The console and every report file, for secret hunting."""
-        files = [p.read_text(encoding="utf-8") for p in sorted(self.report_dir.glob("*"))]
-        return "\n".join([self.output, *files])
-
-
-def run(url: str, report_dir: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Outcome:
-    code = cli.main(["--target-url", url, "--report-dir", str(report_dir), *args])
-    captured = capsys.readouterr()
-    return Outcome(code, report_dir, captured.out + captured.err)
+run = run_harness
 
 
 def token_url(root: str) -> str:

@@ -10,9 +10,7 @@ process (fast), over real HTTP to a stand-in served on a free port.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,10 @@ from ctk_runner import cli
 
 try:
     import ctk_faults
+    from ctk_outcome import Outcome, run_harness
 except ImportError:  # tests/ imported as a package (importlib import mode)
     from tests import ctk_faults  # type: ignore[no-redef]
+    from tests.ctk_outcome import Outcome, run_harness  # type: ignore[no-redef]
 
 Faults = ctk_faults.Faults
 
@@ -31,43 +31,6 @@ try:
     from ctk_events_standin import EventfulStandIn
 except ImportError:  # tests/ imported as a package (importlib import mode)
     from tests.ctk_events_standin import EventfulStandIn  # type: ignore[no-redef]
-
-
-@dataclass
-class Outcome:
-    code: int
-    report_dir: Path
-    output: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        report: dict[str, Any] = json.loads(
-            (self.report_dir / "report.json").read_text(encoding="utf-8"))
-        return report
-
-    @property
-    def html(self) -> str:
-        return (self.report_dir / "report.html").read_text(encoding="utf-8")
-
-    @property
-    def junit(self) -> ET.Element:
-        return ET.parse(self.report_dir / "junit.xml").getroot()
-
-    def failures(self) -> list[tuple[str, str, str]]:
-        """(request name, assertion name, message) of every failure."""
-        return [(f["source"]["name"], f["error"]["test"], f["error"]["message"])
-                for f in self.json["run"]["failures"]]
-
-    def warnings(self) -> list[tuple[str, str, str]]:
-        return [(f["source"]["name"], f["error"]["test"], f["error"]["message"])
-                for f in self.json["run"]["warnings"]]
-
-
-def run_harness(url: str, report_dir: Path, capsys: pytest.CaptureFixture[str],
-                *args: str) -> Outcome:
-    code = cli.main(["--target-url", url, "--report-dir", str(report_dir), *args])
-    captured = capsys.readouterr()
-    return Outcome(code, report_dir, captured.out + captured.err)
 
 
 @pytest.fixture
