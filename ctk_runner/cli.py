@@ -247,6 +247,9 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
         # Block the entry-point copy of the plugin, load the module explicitly.
         "-p", "no:ctk_runner", "-p", "ctk_runner.plugin",
         "-c", os.devnull, "--rootdir", suite_dir,
+        # Nobody's conftest.py: pytest would load <cwd>/test*/conftest.py, so a run
+        # started inside a project (this one included) would import its test set-up.
+        "--noconftest",
         "--pyargs", "ctk_runner.suite",
     ]
     if console.quiet:

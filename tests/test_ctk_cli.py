@@ -104,6 +104,21 @@ def test_target_url_at_a_running_sandbox(sandbox_url: str, tmp_path: Path) -> No
     assert lines[-1].startswith("Verdict (certified build, ctk profile): PASSED")
 
 
+def test_a_project_conftest_in_the_working_directory_is_not_loaded(
+    sandbox_url: str, tmp_path: Path
+) -> None:
+    # pytest loads <cwd>/test*/conftest.py; a run started in a project's root
+    # (this repository's, say) must not import that project's test set-up.
+    for folder in (tmp_path, tmp_path / "tests"):
+        folder.mkdir(exist_ok=True)
+        (folder / "conftest.py").write_text("raise RuntimeError('project conftest loaded')\n")
+    proc = run_process("-m", "ctk_runner", "--target-url", sandbox_url.rstrip("/"),
+                       "--kit", "published", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "project conftest loaded" not in proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("Verdict (published build, ctk profile): PASSED")
+
+
 def test_pytest_plugin_runs_the_same_scenarios(sandbox_url: str, tmp_path: Path) -> None:
     args = ["-m", "pytest", *plugin_args(), "--pyargs", "ctk_runner",
             "--target-url", sandbox_url, "--ctk-report-dir", "plugin-report",
