@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -317,20 +318,22 @@ def _send(start_response: StartResponse, status: int, data: bytes, content_type:
 
 
 @contextlib.contextmanager
-def serve(app: WSGIApp, *, tls: bool = False) -> Iterator[str]:
+def serve(app: WSGIApp, *, tls: bool | ssl.SSLContext = False) -> Iterator[str]:
     """Serve ``app`` on a free local port; yield its API root URL.
 
-    ``tls`` serves HTTPS with a throwaway self-signed certificate (needs the
-    ``cryptography`` package), which no client trusts without ``--insecure``.
+    ``tls=True`` serves HTTPS with a throwaway self-signed certificate (needs the
+    ``cryptography`` package), which no client trusts without ``--insecure``;
+    an ``ssl.SSLContext`` serves HTTPS with that context (mutual TLS, say).
     """
     # The development server logs every request; the tests read reports instead.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", 0, app, threaded=True,
-                         ssl_context="adhoc" if tls else None)
+    context: ssl.SSLContext | str | None = (
+        tls if isinstance(tls, ssl.SSLContext) else "adhoc" if tls else None)
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        scheme = "https" if tls else "http"
+        scheme = "https" if tls is not False else "http"
         yield f"{scheme}://127.0.0.1:{server.server_port}{ROOT_PATH}"
     finally:
         server.shutdown()

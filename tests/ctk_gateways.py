@@ -15,7 +15,6 @@ import contextlib
 import datetime
 import ipaddress
 import json
-import logging
 import re
 import socket
 import ssl
@@ -27,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
-
-from werkzeug.serving import make_server
 
 try:
     import ctk_faults
@@ -290,17 +287,9 @@ def make_pki(directory: Path) -> PKI:
 @contextlib.contextmanager
 def serve_mtls(app: WSGIApp, pki: PKI) -> Iterator[str]:
     """Serve ``app`` over HTTPS, requiring a client certificate signed by ``pki.ca``."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.server_cert, pki.server_key)
     context.load_verify_locations(pki.ca)
     context.verify_mode = ssl.CERT_REQUIRED
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_port}{ctk_faults.ROOT_PATH}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with ctk_faults.serve(app, tls=context) as url:
+        yield url
