@@ -48,7 +48,7 @@ from harness import (  # noqa: E402
 )
 from stores import customers  # noqa: E402
 
-from sandbox.postgres import PgDatabase  # noqa: E402
+from sandbox.backends.postgres import PgDatabase  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures import load_json
-from sandbox.storage.snapshot import write_snapshot
+from sandbox.backends.tinydb.snapshot import write_snapshot
 
 OTHER_STATUSES = ("Validated", "Pending", "Suspended", "Initialized", "Closed")
 

@@ -16,13 +16,13 @@ from waitress.server import create_server
 
 from sandbox import tenancy
 from sandbox.app import create_app
+from sandbox.backends.postgres import command as migrate_command
+from sandbox.backends.tinydb import StoreCorruptError
 from sandbox.config import API_PREFIX, Config, default_seed_file
 from sandbox.events.delivery import CALLBACK_MODES
 from sandbox.events.safety import parse_network
 from sandbox.hosting.tenants_file import TenantsFileError
-from sandbox.postgres import command as migrate_command
 from sandbox.seed import SeedError
-from sandbox.storage import StoreCorruptError
 
 ADMIN_TOKEN_VARIABLE = "TMF629_ADMIN_TOKEN"
 

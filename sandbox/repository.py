@@ -4,7 +4,7 @@ The domain (``CustomerService``, the notification ``Hub``, seeding) talks to a
 :class:`Repository` and never learns which backend is behind it. A backend is
 one implementation of :class:`Database` (which hands out one repository per
 table) plus its repositories: today the journaled TinyDB file store and its
-``":memory:"`` variant (:mod:`sandbox.storage`).
+``":memory:"`` variant (:mod:`sandbox.backends.tinydb`).
 
 Rules every backend keeps:
 

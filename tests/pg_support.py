@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sandbox.postgres import PgDatabase
+from sandbox.backends.postgres import PgDatabase
 
 ADMIN_URL = os.environ.get("TMF629_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

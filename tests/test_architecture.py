@@ -39,9 +39,8 @@ PLAIN = [
     *sources("sandbox", "events"),
     *sources("sandbox", "errors"),
     *sources("sandbox", "repository"),
-    *sources("sandbox", "storage"),
+    *sources("sandbox", "backends"),
     *sources("sandbox", "seed"),
-    *sources("sandbox", "postgres"),
     *sources("sandbox", "hosting"),
 ]
 
@@ -73,3 +72,35 @@ def test_the_kit_is_data_and_semantics_only(path: Path) -> None:
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_only_the_postgres_package_imports_psycopg(path: Path) -> None:
     assert not top_levels(path) & {"psycopg", "psycopg_pool"}
+
+
+ENGINES = ("sandbox.backends.tinydb", "sandbox.backends.postgres")
+
+
+def _engine_imports(path: Path) -> set[str]:
+    return {name for name in imported_modules(path)
+            if any(name == e or name.startswith(e + ".") for e in ENGINES)}
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sources("sandbox") if "backends" not in p.parts
+             and p.name != "cli.py"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_backends_know_an_engine(path: Path) -> None:
+    """The domain, hosting and the app factory talk to ``sandbox.backends.Backend`` and
+    ``sandbox.repository`` only (the CLI's ``migrate`` and ``check`` commands excepted)."""
+    assert _engine_imports(path) == set()
+
+
+def test_the_app_factory_never_branches_on_the_backend() -> None:
+    text = (ROOT / "sandbox" / "app.py").read_text(encoding="utf-8")
+    for word in ("postgres", ":memory:", "MEMORY", "isinstance(db", "tinydb"):
+        assert word not in text.lower(), word
+
+
+@pytest.mark.parametrize("engine", ["tinydb", "postgres"])
+def test_each_engine_keeps_to_its_folder(engine: str) -> None:
+    """One engine never imports the other: what they share lives outside both."""
+    other = "postgres" if engine == "tinydb" else "tinydb"
+    for path in sources("sandbox", "backends", engine):
+        assert not {n for n in imported_modules(path)
+                    if n.startswith(f"sandbox.backends.{other}")}, path

@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from fixtures import load_json
+from sandbox.backends.postgres import PgDatabase
+from sandbox.backends.tinydb import open_database
 from sandbox.domain import patterns, query, sorting
 from sandbox.errors import ApiError
-from sandbox.postgres import PgDatabase
 from sandbox.repository import Document, SearchResult
-from sandbox.storage import open_database
 from tests import test_query, test_sorting
 from tests.pg_support import scratch_database
 

@@ -21,10 +21,10 @@ from psycopg import sql
 
 from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
+from sandbox.backends.postgres import MIGRATIONS, PgDatabase, open_store, outbox
 from sandbox.domain import patterns
 from sandbox.events.delivery import DeliverySettings
 from sandbox.events.safety import policy_for
-from sandbox.postgres import MIGRATIONS, PgDatabase, open_store, outbox
 from tests.conftest import API, MINIMAL
 from tests.pg_support import database_exists, scratch_database
 

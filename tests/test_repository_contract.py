@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox.backends.tinydb import open_database
 from sandbox.domain import query, sorting
 from sandbox.repository import MEMORY, Database, Document, Repository
-from sandbox.storage import open_database
 from tests.pg_support import schema_store
 
 PREFIX = "http://h/tmf/customer/"

@@ -16,18 +16,18 @@ from flask import Flask
 
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
-from sandbox.domain import query
-from sandbox.repository import MEMORY
-from sandbox.storage import (
+from sandbox.backends.tinydb import (
     JournalFailedError,
     StoreCorruptError,
     StoreLockedError,
     open_database,
 )
-from sandbox.storage import journal as journal_module
-from sandbox.storage import snapshot as snapshot_module
-from sandbox.storage.journal import segments
-from sandbox.storage.snapshot import write_snapshot
+from sandbox.backends.tinydb import journal as journal_module
+from sandbox.backends.tinydb import snapshot as snapshot_module
+from sandbox.backends.tinydb.journal import segments
+from sandbox.backends.tinydb.snapshot import write_snapshot
+from sandbox.domain import query
+from sandbox.repository import MEMORY
 from tests.conftest import API, MINIMAL
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from ctk_runner.embedded import SandboxProcess
-from sandbox.storage import open_database
-from sandbox.storage.journal import segments
+from sandbox.backends.tinydb import open_database
+from sandbox.backends.tinydb.journal import segments
 
 
 def test_kill_9_of_a_server_during_concurrent_writes_loses_no_acknowledged_write(
@@ -92,7 +92,7 @@ def test_kill_9_of_a_server_during_concurrent_writes_loses_no_acknowledged_write
 WRITER = textwrap.dedent(
     """
     import sys, threading
-    from sandbox.storage import open_database
+    from sandbox.backends.tinydb import open_database
     db = open_database(sys.argv[1], compact_after=4096)
     repo = db.table("t")
     out = threading.Lock()

@@ -1,8 +1,8 @@
 """The TinyDB store's search shortcuts give exactly what the definition gives.
 
 Byte pre-filter, projected decoding, regexes on distinct values, sorting and
-regexes through the equality indexes (:mod:`sandbox.storage.scan`,
-:mod:`sandbox.storage.projection`, :mod:`sandbox.storage.indexes`) are
+regexes through the equality indexes (:mod:`sandbox.backends.tinydb.scan`,
+:mod:`sandbox.backends.tinydb.projection`, :mod:`sandbox.backends.tinydb.indexes`) are
 checked against the definition of a list query: ``query.matches`` on each
 presented document, ``sorting.sort_documents``, then the page. Documents are
 generated with the values the shortcuts could get wrong: numbers, booleans,
@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox.backends.tinydb import open_database
+from sandbox.backends.tinydb.projection import projection
+from sandbox.backends.tinydb.scan import needles
+from sandbox.backends.tinydb.snapshot import write_snapshot
+from sandbox.backends.tinydb.table import TinyTable
 from sandbox.domain import patterns, query, sorting
 from sandbox.repository import MEMORY
-from sandbox.storage import open_database
-from sandbox.storage.projection import projection
-from sandbox.storage.scan import needles
-from sandbox.storage.snapshot import write_snapshot
-from sandbox.storage.table import TinyTable
 
 PREFIX = "http://h/customer/"
 TEXTS = ["Ann", "Bob", "bob", 'Say "hi"', "back\\slash", "tab\there", "Zoë", "null", "true",

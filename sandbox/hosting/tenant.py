@@ -11,7 +11,6 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sandbox.domain.customers import CustomerService
@@ -179,10 +178,3 @@ def check_snapshot(body: Any, validate: Callable[[Document], list[str]]
                    **({"id": s["id"]} if s.get("id") is not None else {})}
                   for s in subscriptions]
 
-
-def tenant_store(db_path: str, name: str) -> str:
-    """Where a tenant's TinyDB store lives: ``<db stem>.tenants/<name>.json`` beside ``--db``."""
-    if db_path == ":memory:":
-        return db_path
-    base = Path(db_path)
-    return str(base.with_name(f"{base.stem}.tenants") / f"{name}.json")

@@ -12,15 +12,15 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sandbox.postgres.database import (
+from sandbox.backends.postgres.database import (
     DatabaseUnavailable,
     PgDatabase,
     PgRepository,
     is_postgres_url,
 )
-from sandbox.postgres.kept import PgKeptDocument
-from sandbox.postgres.migrations import MIGRATIONS, migrate
-from sandbox.postgres.outbox import install_events
+from sandbox.backends.postgres.kept import PgKeptDocument
+from sandbox.backends.postgres.migrations import MIGRATIONS, migrate
+from sandbox.backends.postgres.outbox import install_events
 from sandbox.seed import seed_once
 
 

@@ -14,7 +14,7 @@ records the outcome; a deliverer killed mid-attempt (``kill -9``) releases its
 lock with its connection and another deliverer sends the event again, with the
 same ``eventId`` (at least once). ``NOTIFY`` wakes the deliverers of every
 process; a short poll is the backstop (and times retries).
-The listener sink is :class:`~sandbox.postgres.sink.PgReceivedEvents`.
+The listener sink is :class:`~sandbox.backends.postgres.sink.PgReceivedEvents`.
 
 :class:`PgHub` reads subscriptions from the database on every change, so a
 subscription registered through one process is served by all of them.
@@ -29,6 +29,9 @@ import psycopg
 import requests
 from psycopg.types.json import Jsonb
 
+from sandbox.backends.postgres.database import PgDatabase
+from sandbox.backends.postgres.migrations import HUB_LOCK
+from sandbox.backends.postgres.sink import PgReceivedEvents
 from sandbox.config import Config
 from sandbox.domain.customers import Change, CustomerService
 from sandbox.events import Notifications, delivery_settings
@@ -43,9 +46,6 @@ from sandbox.events.delivery import (
 from sandbox.events.hub import Hub
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
-from sandbox.postgres.database import PgDatabase
-from sandbox.postgres.migrations import HUB_LOCK
-from sandbox.postgres.sink import PgReceivedEvents
 from sandbox.repository import Document
 
 log = logging.getLogger("sandbox.delivery")

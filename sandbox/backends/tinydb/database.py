@@ -26,17 +26,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.storage.journal import Journal, encode_line, read_segment, segments
-from sandbox.storage.owner import OwnerLock
-from sandbox.storage.snapshot import (
+from sandbox.backends.tinydb.journal import Journal, encode_line, read_segment, segments
+from sandbox.backends.tinydb.owner import OwnerLock
+from sandbox.backends.tinydb.snapshot import (
     fsync_directory,
     load_snapshot,
     remove_leftovers,
     write_snapshot,
 )
-from sandbox.storage.table import TinyTable
+from sandbox.backends.tinydb.table import TinyTable
 
-log = logging.getLogger("sandbox.storage")
+log = logging.getLogger("sandbox.backends.tinydb")
 
 #: A journal smaller than this is never worth a compaction.
 MIN_COMPACT_BYTES = 8 * 1024 * 1024

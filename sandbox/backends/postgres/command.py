@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import psycopg
 
-from sandbox.postgres.database import is_postgres_url
-from sandbox.postgres.migrations import MIGRATIONS, applied, migrate
+from sandbox.backends.postgres.database import is_postgres_url
+from sandbox.backends.postgres.migrations import MIGRATIONS, applied, migrate
 
 
 def main(argv: Sequence[str]) -> int:

@@ -5,14 +5,14 @@ across processes lives in memory. ``lock`` is a re-entrant *write section*:
 the outermost ``with repo.lock:`` takes a pooled connection for the calling
 thread and opens a transaction; every repository call of that thread inside
 it (the customer write and the events the hub queues for it, see
-:mod:`sandbox.postgres.outbox`) runs in that transaction, committed when the
+:mod:`sandbox.backends.postgres.outbox`) runs in that transaction, committed when the
 section ends and rolled back when it raises. Outside a section each call is a
 transaction of its own.
 
 Every table of the sandbox (``customer``, ``hub``, ``meta``) is a collection
 of the ``document`` table: JSONB documents keyed by ``(collection, id)`` with
-their typed facts (:mod:`sandbox.postgres.facts`), which ``search`` queries
-in SQL (:mod:`sandbox.postgres.sql_query`).
+their typed facts (:mod:`sandbox.backends.postgres.facts`), which ``search`` queries
+in SQL (:mod:`sandbox.backends.postgres.sql_query`).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from sandbox.backends.postgres.facts import facts_of
+from sandbox.backends.postgres.migrations import SEED_LOCK, migrate
+from sandbox.backends.postgres.sql_query import translate
 from sandbox.domain import patterns
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
-from sandbox.postgres.facts import facts_of
-from sandbox.postgres.migrations import SEED_LOCK, migrate
-from sandbox.postgres.sql_query import translate
 from sandbox.repository import Document, SearchResult
 
 Connection = psycopg.Connection[tuple[Any, ...]]

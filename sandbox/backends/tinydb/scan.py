@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
+from sandbox.backends.tinydb.projection import projection
 from sandbox.domain import query
 from sandbox.domain.attributes import as_text, parse_boolean, parse_instant, parse_number
-from sandbox.storage.projection import projection
 
 #: (stored JSON, the filters it must pass) for each candidate.
 Candidate = tuple[bytes, Sequence[query.Filter]]

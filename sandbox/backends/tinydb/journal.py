@@ -29,9 +29,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from sandbox.storage.snapshot import StoreCorruptError, fsync_directory
+from sandbox.backends.tinydb.snapshot import StoreCorruptError, fsync_directory
 
-log = logging.getLogger("sandbox.storage")
+log = logging.getLogger("sandbox.backends.tinydb")
 
 Record = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 Each document is kept as its compact JSON (``rows``: doc_id -> bytes, in
 doc_id order, which is insertion order) beside an id map (``id`` -> doc_id)
-and the equality indexes of :mod:`sandbox.storage.indexes`. Bytes take a
+and the equality indexes of :mod:`sandbox.backends.tinydb.indexes`. Bytes take a
 third of the memory of Python dicts, the garbage collector never walks them,
 decoding one (orjson) is cheaper than deep-copying a dict, and every read gets
 a fresh copy for free. A stored value is immutable: ``get`` reads without the
@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from sandbox.backends.tinydb import scan
+from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
+from sandbox.backends.tinydb.snapshot import encode
 from sandbox.domain import query, sorting
 from sandbox.repository import Document, SearchResult
-from sandbox.storage import scan
-from sandbox.storage.indexes import INDEXED_PATHS, EqualityIndex
-from sandbox.storage.snapshot import encode
 
 
 class Section(Protocol):

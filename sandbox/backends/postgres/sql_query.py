@@ -3,7 +3,7 @@
 Parsed :class:`~sandbox.domain.query.Filter` and
 :class:`~sandbox.domain.sorting.SortKey` objects become one ``WHERE`` clause,
 lateral joins and an ``ORDER BY`` over ``d.facts`` (see
-:mod:`sandbox.postgres.facts`), mirroring ``query.holds`` and
+:mod:`sandbox.backends.postgres.facts`), mirroring ``query.holds`` and
 ``sorting.sort_documents`` rule by rule:
 
 - ``eq``: the path holds one of the candidate facts: their equality tokens
@@ -29,11 +29,11 @@ from typing import Any
 
 from psycopg import sql
 
+from sandbox.backends.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
+from sandbox.backends.postgres.migrations import TOKEN_BYTES
 from sandbox.domain.attributes import parse_boolean, parse_instant, parse_number
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
-from sandbox.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
-from sandbox.postgres.migrations import TOKEN_BYTES
 
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NOT_NULL = sql.SQL("""NOT e @> '{"o": 4, "s": "null"}'""")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.postgres.database import PgDatabase
-from sandbox.postgres.migrations import KEPT_LOCK
+from sandbox.backends.postgres.database import PgDatabase
+from sandbox.backends.postgres.migrations import KEPT_LOCK
 
 COLLECTION = "kept"
 

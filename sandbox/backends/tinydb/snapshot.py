@@ -7,7 +7,7 @@ in the same directory, flushed and fsynced, then renamed over the old one: at
 any instant the path holds either the previous or the new document.
 
 The tables hand over their documents already encoded (see
-:mod:`sandbox.storage.table`), so writing only joins bytes, a few hundred
+:mod:`sandbox.backends.tinydb.table`), so writing only joins bytes, a few hundred
 documents at a time: a compaction runs in a background thread, and one
 ``json.dumps`` of a 150 MB store would hold the interpreter lock (and stall
 every request) for seconds.

@@ -12,8 +12,8 @@ records within ``max_bytes`` (``--sink-max-bytes``), oldest dropped first.
 
 from __future__ import annotations
 
+from sandbox.backends.postgres.database import PgDatabase
 from sandbox.events.sink import MAX_RECORDS, ReceivedEvents
-from sandbox.postgres.database import PgDatabase
 from sandbox.repository import Document
 
 COLLECTION = "received"

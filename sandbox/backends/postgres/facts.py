@@ -8,7 +8,7 @@ alone cannot tell a date-time string from text or rank mixed types the same
 way. So each stored document carries, beside itself, its *facts*: a JSON
 object mapping every path reached (arrays fan out, as in ``values_at``) to
 the list of its values, typed once at write time by the very same functions.
-The SQL of :mod:`sandbox.postgres.sql_query` then compares facts, which makes
+The SQL of :mod:`sandbox.backends.postgres.sql_query` then compares facts, which makes
 both backends agree by construction.
 
 A fact is ``{"o": rank, ...}`` with the rank's position in

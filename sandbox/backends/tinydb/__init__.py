@@ -3,18 +3,18 @@
 :func:`open_database` gives the :class:`~sandbox.repository.Database` for a
 ``--db`` value: ``":memory:"`` for a throwaway store, otherwise a path whose
 snapshot is a TinyDB JSON document with a journal beside it (see
-:mod:`sandbox.storage.database`).
+:mod:`sandbox.backends.tinydb.database`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sandbox.backends.tinydb.database import TinyDatabase
+from sandbox.backends.tinydb.journal import JournalFailedError
+from sandbox.backends.tinydb.owner import StoreLockedError
+from sandbox.backends.tinydb.snapshot import StoreCorruptError
 from sandbox.repository import MEMORY
-from sandbox.storage.database import TinyDatabase
-from sandbox.storage.journal import JournalFailedError
-from sandbox.storage.owner import StoreLockedError
-from sandbox.storage.snapshot import StoreCorruptError
 
 
 def open_database(path: str | Path, **options: int) -> TinyDatabase:

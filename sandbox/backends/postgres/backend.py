@@ -1,0 +1,55 @@
+"""The PostgreSQL backend: every store a schema of one database, shared by N processes.
+
+The open sandbox's store is the database's default schema; each hosted tenant
+gets a schema of its own. Subscriptions, the event outbox and the listener
+sink live in the database too, so every process serves the same sandbox.
+"""
+
+from __future__ import annotations
+
+from sandbox.backends.postgres import drop_schema, install_events, open_store
+from sandbox.backends.postgres.database import PgDatabase
+from sandbox.backends.postgres.kept import PgKeptDocument
+from sandbox.config import Config
+from sandbox.domain.customers import CustomerService
+from sandbox.events import Notifications
+from sandbox.hosting.tenants_file import ChangeStore
+from sandbox.repository import Database
+
+#: Connections each hosted tenant's PostgreSQL pool may open.
+HOSTED_CONNECTIONS = 4
+
+
+def tenant_schema(name: str) -> str:
+    return f"tenant_{name.replace('-', '_')}"
+
+
+class PostgresBackend:
+    """Stores as schemas of the ``--db`` database."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.url = config.db_path
+
+    def open_store(self, tenant: str | None, seed_file: str | None) -> Database:
+        # Seeding holds an advisory lock: processes starting together seed once.
+        if tenant is None:
+            return open_store(self.url, seed_file)
+        return open_store(self.url, seed_file, max_connections=HOSTED_CONNECTIONS,
+                          schema=tenant_schema(tenant))
+
+    def drop_store(self, tenant: str) -> None:
+        drop_schema(self.url, tenant_schema(tenant))
+
+    def install_events(self, db: Database, customers: CustomerService, *,
+                       hosted: bool) -> Notifications:
+        assert isinstance(db, PgDatabase)
+        # Hosted: one deliverer per tenant (its outbox is shared by every process, so
+        # the processes together deliver in parallel).
+        return install_events(self.config, db, customers, 1 if hosted else None)
+
+    def tenant_changes(self) -> ChangeStore | None:
+        return ChangeStore(PgKeptDocument(self.url, "hosted-tenants"))
+
+    def close(self) -> None:
+        pass
