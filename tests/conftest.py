@@ -109,6 +109,22 @@ def sandbox_process(db_path: Path) -> Iterator[SandboxProcess]:
         yield process
 
 
+#: Every storage engine a sandbox can run on: contract tests take ``store_url`` and run
+#: once per engine (PostgreSQL skips, or fails in CI, without a server).
+ENGINES = ("tinydb", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ``--db`` value of a new, empty store on each engine: a TinyDB file in this test's
+    directory, or a PostgreSQL database of this test's own."""
+    if request.param == "tinydb":
+        yield str(tmp_path / "store.json")
+        return
+    with pg_support.scratch_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_the_shared_postgres_database() -> Iterator[None]:
     """Nothing left behind: the PostgreSQL database stores' schemas lived in goes."""

@@ -15,13 +15,15 @@ class Backend(Protocol):
     """One storage engine: opens and drops tenants' stores, builds their notification
     parts, and keeps the hosted state every process of a sandbox shares."""
 
-    def open_store(self, tenant: str | None, seed_file: str | None) -> Database:
+    def open_store(self, tenant: str | None, seed_file: str | None,
+                   generation: str = "") -> Database:
         """The store of ``tenant`` (``None``: the open sandbox's ``--db`` store itself),
         seeded from ``seed_file`` once in its life; hosted tenants' stores are apart, so
-        no query can reach another tenant's documents."""
+        no query can reach another tenant's documents. ``generation`` tells a tenant
+        made again under the same name from the one before it: never the same store."""
         ...
 
-    def drop_store(self, tenant: str) -> None:
+    def drop_store(self, tenant: str, generation: str = "") -> None:
         """Remove a deleted (and closed) tenant's store with everything in it."""
         ...
 

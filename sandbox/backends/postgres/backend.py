@@ -31,14 +31,15 @@ class PostgresBackend:
         self.config = config
         self.url = config.db_path
 
-    def open_store(self, tenant: str | None, seed_file: str | None) -> Database:
+    def open_store(self, tenant: str | None, seed_file: str | None,
+                   generation: str = "") -> Database:
         # Seeding holds an advisory lock: processes starting together seed once.
         if tenant is None:
             return open_store(self.url, seed_file)
         return open_store(self.url, seed_file, max_connections=HOSTED_CONNECTIONS,
                           schema=tenant_schema(tenant))
 
-    def drop_store(self, tenant: str) -> None:
+    def drop_store(self, tenant: str, generation: str = "") -> None:
         drop_schema(self.url, tenant_schema(tenant))
 
     def install_events(self, db: Database, customers: CustomerService, *,

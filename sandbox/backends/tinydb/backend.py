@@ -42,7 +42,8 @@ class TinyDbBackend:
             return self.config.db_path
         return str(tenant_path(self.config.db_path, tenant))
 
-    def open_store(self, tenant: str | None, seed_file: str | None) -> Database:
+    def open_store(self, tenant: str | None, seed_file: str | None,
+                   generation: str = "") -> Database:
         path = self._path(tenant)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ class TinyDbBackend:
             raise
         return db
 
-    def drop_store(self, tenant: str) -> None:
+    def drop_store(self, tenant: str, generation: str = "") -> None:
         # Names hold no '.', so ``<name>.json*`` (snapshot, journal segments, lock) is
         # this tenant's only.
         if self.memory:
