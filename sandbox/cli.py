@@ -18,6 +18,7 @@ from sandbox import tenancy
 from sandbox.app import create_app
 from sandbox.backends.postgres import command as migrate_command
 from sandbox.backends.tinydb import StoreCorruptError
+from sandbox.backends.tinydb import check as check_command
 from sandbox.config import API_PREFIX, Config, default_seed_file
 from sandbox.events.delivery import CALLBACK_MODES
 from sandbox.events.safety import parse_network
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmf629-sandbox",
         description="Serve the TMF629 Customer Management API v4.0.0 sandbox. "
-        "'tmf629-sandbox migrate --db postgresql://...' updates a PostgreSQL schema.",
+        "'tmf629-sandbox migrate --db postgresql://...' updates a PostgreSQL schema; "
+        "'tmf629-sandbox check --db PATH' verifies a file store without changing it.",
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default: %(default)s)")
@@ -175,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["migrate"]:
         return migrate_command.main(arguments[1:])
+    if arguments[:1] == ["check"]:
+        return check_command.main(arguments[1:])
     args = build_parser().parse_args(arguments)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,

@@ -23,15 +23,28 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sandbox.backends.tinydb.journal import Journal, encode_line, read_segment, segments
+from sandbox.backends.tinydb.journal import (
+    Journal,
+    Record,
+    SegmentScan,
+    drop_torn,
+    encode_line,
+    generation_of,
+    scan_segment,
+    segment_path,
+    segments,
+)
 from sandbox.backends.tinydb.owner import OwnerLock
 from sandbox.backends.tinydb.snapshot import (
+    StoreCorruptError,
+    encode,
     fsync_directory,
     load_snapshot,
     remove_leftovers,
+    snapshot_state,
     write_snapshot,
 )
 from sandbox.backends.tinydb.table import TinyTable
@@ -40,6 +53,29 @@ log = logging.getLogger("sandbox.backends.tinydb")
 
 #: A journal smaller than this is never worth a compaction.
 MIN_COMPACT_BYTES = 8 * 1024 * 1024
+
+
+def missing_parts(path: Path, state: str, scans: list[SegmentScan]) -> list[str]:
+    """What the store at ``path`` lacks to be whole: a snapshot the journal continues, or
+    journal segments between others (the oldest segment's header says what came first)."""
+    problems = []
+    if scans and scans[0].after_snapshot and state != "present":
+        problems.append(f"the journal {scans[0].path.name} continues a snapshot, but "
+                        f"{path} is {'missing' if state == 'missing' else 'empty (0 bytes)'}")
+    generations = [generation_of(scan.path) for scan in scans]
+    for before, after in zip(generations, generations[1:], strict=False):
+        if after != before + 1:
+            problems.append(f"journal segment(s) {before + 1}..{after - 1} between "
+                            f"{path.name}.journal.{before} and .{after} are missing")
+    return problems
+
+
+def refusal(path: Path, problems: list[str]) -> str:
+    """Why the store does not open, and what the operator can do."""
+    return (f"cannot open the store {path}: {'; '.join(problems)}. Starting would serve fewer "
+            f"customers than were acknowledged, so the sandbox stops here. Restore the missing "
+            f"file(s) from a backup and start again, or move {path.name}* away to start a new "
+            f"store; 'tmf629-sandbox check --db {path}' reports what the files hold.")
 
 
 class WriteSection:
@@ -97,19 +133,46 @@ class TinyDatabase:
     def _load(self, path: Path) -> Journal:
         for leftover in remove_leftovers(path):
             log.warning("removed %s, left by an interrupted run", leftover)
-        self._snapshot_bytes = load_snapshot(path, lambda name: self.table(name).load)
-        found = segments(path)
-        replayed = 0
-        for _, segment in found:
-            for record in read_segment(segment):
-                self.table(str(record["t"])).load(int(record["k"]), record.get("d"), None)
-            replayed += segment.stat().st_size
-        journal = Journal(path, found[-1][0] + 1 if found else 1)
+        # Everything is read and judged before anything changes: a refused start leaves
+        # the files as they were, for the operator (and `check`) to look at.
+        scans = [scan_segment(segment) for _, segment in segments(path)]
+        state = snapshot_state(path)
+        problems = missing_parts(path, state, scans)
+        if problems:
+            raise StoreCorruptError(refusal(path, problems))
+        self.read_files(path, scans)
+        for scan in scans:
+            drop_torn(scan)
+        journal = Journal(path, (generation_of(scans[-1].path) + 1) if scans else 1,
+                          after_snapshot=state == "present" or any(
+                              scan.records or scan.after_snapshot for scan in scans))
         # The replayed segments stay until the next compaction folds them in.
-        journal.pending_bytes += replayed
+        journal.pending_bytes += sum(scan.record_bytes for scan in scans)
         return journal
 
+    def read_files(self, path: Path, scans: Sequence[SegmentScan]) -> None:
+        """Load the snapshot at ``path`` and replay the scanned segments into memory
+        (the files stay as they are)."""
+        self._snapshot_bytes = load_snapshot(path, lambda name: self.table(name).load)
+        for scan in scans:
+            for record in scan.records:
+                self._replay(record)
+
+    def _replay(self, record: Record) -> None:
+        table, doc = self.table(str(record["t"])), record.get("d")
+        try:
+            table.load(int(record["k"]), doc, None)
+        except TypeError:
+            # Written before the number model (an integer beyond 64 bits, which orjson
+            # cannot encode): kept as the exact JSON text it was journaled as.
+            table.load(int(record["k"]), doc, encode(doc).encode())
+
     # -- tables and writes ------------------------------------------------------
+
+    def tables(self) -> dict[str, TinyTable]:
+        """Every table by name (a copy of the mapping)."""
+        with self._section.mutex:
+            return dict(self._tables)
 
     def table(self, name: str) -> TinyTable:
         with self._section.mutex:
@@ -190,8 +253,7 @@ class TinyDatabase:
             if self._journal.pending_bytes or len(segments(self.path)) > 1:
                 self.compact()
             self._journal.close()
-            for generation, segment in segments(self.path):
-                if generation == self._journal.generation and not segment.stat().st_size:
-                    segment.unlink()
+            if not self._journal.holds_records:  # only its header: a store at rest is one file
+                segment_path(self.path, self._journal.generation).unlink(missing_ok=True)
         if self._owner is not None:
             self._owner.release()

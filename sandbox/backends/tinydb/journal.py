@@ -14,9 +14,16 @@ microseconds); :meth:`Journal.wait` then makes it durable outside that lock.
 Concurrent writers share one fsync: whoever finds no fsync in flight syncs
 everything appended so far and wakes every writer it covered (group commit).
 
+Every segment starts with a header line, ``{"journal": 1, "after_snapshot":
+true}``: whether the store had a snapshot (or older segments) when the segment
+began. A segment that continues a snapshot is worth little without it, so a
+start that finds it missing refuses (see :mod:`~sandbox.backends.tinydb.database`)
+instead of serving part of the store. Segments of older sandboxes have no header.
+
 When the process dies mid-append the last line is torn: replay drops it (a
 crash can only tear the record that was never acknowledged) and truncates
-the segment there. A damaged line before the last one is corruption, reported.
+the segment there. A complete, checksum-valid last record without its newline
+is kept. A damaged line before the last one is corruption, reported.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import logging
 import os
 import threading
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,8 @@ from sandbox.backends.tinydb.snapshot import StoreCorruptError, fsync_directory
 log = logging.getLogger("sandbox.backends.tinydb")
 
 Record = dict[str, Any]
+#: The member only a segment's header line has.
+HEADER = "journal"
 
 
 class JournalFailedError(OSError):
@@ -42,6 +52,10 @@ class JournalFailedError(OSError):
 
 def segment_path(store: Path, generation: int) -> Path:
     return store.with_name(f"{store.name}.journal.{generation}")
+
+
+def generation_of(segment: Path) -> int:
+    return int(segment.name.rsplit(".", 1)[1])
 
 
 def segments(store: Path) -> list[tuple[int, Path]]:
@@ -59,7 +73,14 @@ def encode_line(payload: str) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(data), data)
 
 
+def header_line(after_snapshot: bool) -> bytes:
+    """The first line of a segment: whether the store it continues had a snapshot."""
+    return encode_line(json.dumps({HEADER: 1, "after_snapshot": after_snapshot},
+                                  separators=(",", ":")))
+
+
 def _decode_line(line: bytes) -> Record | None:
+    """A CRC-valid line's JSON object, or None."""
     crc, _, data = line.partition(b" ")
     try:
         if len(crc) != 8 or int(crc, 16) != zlib.crc32(data):
@@ -67,29 +88,66 @@ def _decode_line(line: bytes) -> Record | None:
         record = json.loads(data)
     except ValueError:
         return None
-    return record if isinstance(record, dict) and "t" in record and "k" in record else None
+    return record if isinstance(record, dict) else None
 
 
-def read_segment(path: Path) -> list[Record]:
-    """The records of one segment; a torn last record is dropped and cut off the file."""
+@dataclass
+class SegmentScan:
+    """What one segment holds, read without changing it."""
+
+    path: Path
+    records: list[Record] = field(default_factory=list)
+    #: Bytes of the records (the header not counted): what a compaction would fold in.
+    record_bytes: int = 0
+    #: The header's word: True when the segment continues a snapshot; None without a
+    #: header (a segment of an older sandbox, or one whose header write was cut short).
+    after_snapshot: bool | None = None
+    #: Where a torn last record starts (a crash mid-append), or None.
+    torn_at: int | None = None
+    size: int = 0
+    #: The last record is complete and valid but its newline is missing (it is kept).
+    unterminated: bool = False
+
+
+def scan_segment(path: Path) -> SegmentScan:
+    """Read a segment; a damaged record before the last one is a ``StoreCorruptError``.
+
+    The last line may be torn (the process died writing it, so it was never
+    acknowledged): it is reported in ``torn_at``, not dropped here. A complete,
+    checksum-valid last record whose newline is missing is no torn record: kept.
+    """
     data = path.read_bytes()
-    records: list[Record] = []
+    scan = SegmentScan(path, size=len(data))
     offset = 0
     while offset < len(data):
         end = data.find(b"\n", offset)
-        record = None if end < 0 else _decode_line(data[offset:end])
-        if record is None:
-            last = end < 0 or end + 1 == len(data)
-            if not last:
-                raise StoreCorruptError(
-                    f"{path}: record {len(records) + 1} (byte {offset}) is damaged; the "
-                    "journal cannot be replayed past it")
-            log.warning("%s: dropping a torn last record (%d bytes)", path, len(data) - offset)
-            os.truncate(path, offset)
+        last = end < 0 or end + 1 == len(data)
+        line_end = len(data) if end < 0 else end
+        decoded = _decode_line(data[offset:line_end])
+        if offset == 0 and decoded is not None and HEADER in decoded:
+            scan.after_snapshot = decoded.get("after_snapshot") is True
+        elif decoded is not None and "t" in decoded and "k" in decoded:
+            scan.records.append(decoded)
+            scan.record_bytes += line_end + 1 - offset
+        elif last:
+            scan.torn_at = offset
             break
-        records.append(record)
-        offset = end + 1
-    return records
+        else:
+            number = len(scan.records) + 1 + (scan.after_snapshot is not None)
+            raise StoreCorruptError(
+                f"{path}: record {number} (byte {offset}) is damaged; the journal cannot be "
+                "replayed past it")
+        scan.unterminated = end < 0
+        offset = line_end + 1
+    return scan
+
+
+def drop_torn(scan: SegmentScan) -> None:
+    """Cut a torn last record off its segment, so nothing is ever appended behind it."""
+    if scan.torn_at is not None:
+        log.warning("%s: dropping a torn last record (%d bytes)", scan.path,
+                    scan.size - scan.torn_at)
+        os.truncate(scan.path, scan.torn_at)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -99,8 +157,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _open_segment(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _open_segment(path: Path, after_snapshot: bool) -> tuple[int, int]:
+    """A new segment, its header written (not yet synced): (fd, size)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            header = header_line(after_snapshot)
+            _write_all(fd, header)
+            size = len(header)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, size
 
 
 _sync = getattr(os, "fdatasync", os.fsync)
@@ -109,11 +178,11 @@ _sync = getattr(os, "fdatasync", os.fsync)
 class Journal:
     """The active segment: append under the write lock, :meth:`wait` for durability."""
 
-    def __init__(self, store: Path, generation: int) -> None:
+    def __init__(self, store: Path, generation: int, *, after_snapshot: bool) -> None:
         self._store = store
         self.generation = generation
-        self._fd = _open_segment(segment_path(store, generation))
-        self._offset = os.fstat(self._fd).st_size
+        self._fd, self._offset = _open_segment(segment_path(store, generation), after_snapshot)
+        self._header_bytes = self._offset
         self._retired: list[int] = []
         self._directory_dirty = True
         self._cond = threading.Condition()
@@ -122,7 +191,7 @@ class Journal:
         self._syncing = False
         self._failure: OSError | None = None
         #: Bytes appended since the last rotation: what the next compaction folds in.
-        self.pending_bytes = self._offset
+        self.pending_bytes = 0
 
     def append(self, line: bytes) -> int:
         """Write one record (the caller holds the write lock); returns its sequence number."""
@@ -146,14 +215,21 @@ class Journal:
 
     def rotate(self) -> int:
         """Continue in a new segment (under the write lock); returns the last old generation."""
-        fd = _open_segment(segment_path(self._store, self.generation + 1))
+        # Once the snapshot of the old segments is written they go: the new one needs it.
+        fd, size = _open_segment(segment_path(self._store, self.generation + 1), True)
         with self._cond:
             self._retired.append(self._fd)
-            self._fd, self._offset = fd, 0
+            self._fd, self._offset = fd, size
+            self._header_bytes = size
             self.generation += 1
             self._directory_dirty = True
             self.pending_bytes = 0
         return self.generation - 1
+
+    @property
+    def holds_records(self) -> bool:
+        """Whether the active segment holds any record besides its header."""
+        return self._offset > self._header_bytes
 
     def wait(self, seq: int) -> None:
         """Return once record ``seq`` is on disk, syncing if no one else is."""

@@ -21,7 +21,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -128,6 +128,17 @@ def _load_lines(raw: bytes, table: Callable[[str], Adder]) -> bool:
             raise ValueError(f"document {raw[start:colon].decode()} is not an object")
         add(int(raw[start + 1:colon - 1]), doc, data)
     return True
+
+
+def snapshot_state(path: Path) -> Literal["missing", "empty", "present"]:
+    """Whether the snapshot file is there and holds anything (the sandbox never writes an
+    empty one; TinyDB reads an empty file as an empty store)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except FileNotFoundError:
+        return "missing"
+    return "present" if head.strip() or path.stat().st_size > len(head) else "empty"
 
 
 def load_snapshot(path: Path, table: Callable[[str], Adder]) -> int:

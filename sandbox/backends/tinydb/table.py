@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from sandbox.backends.tinydb import scan
+from sandbox.backends.tinydb import indexes, scan
 from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.backends.tinydb.snapshot import encode
 from sandbox.domain import query, sorting
@@ -95,6 +95,17 @@ class TinyTable:
         self._unlink(doc_id, doc)
         del self._rows[doc_id]
         self._version += 1
+
+    def shape(self) -> dict[str, Any]:
+        """The id map and every equality index as plain values: two tables holding the
+        same documents have equal shapes (``check`` compares a replayed table with one
+        rebuilt from its documents)."""
+        with self._section.mutex:
+            shape: dict[str, Any] = {"ids": dict(self._ids)}
+            for path, index in self._indexes.items():
+                shape[".".join(path)] = ({key: set(indexes.ids(bucket)) for key, bucket
+                                          in index.buckets.items()}, set(index.others))
+            return shape
 
     def frozen(self) -> list[tuple[int, bytes]]:
         """A consistent view for a snapshot: (doc_id, JSON) in storage order."""
