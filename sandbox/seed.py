@@ -7,10 +7,11 @@ next start.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from sandbox.domain import json_body
 from sandbox.domain.validation import schema_errors
+from sandbox.errors import ApiError
 from sandbox.repository import Document, Repository
 
 
@@ -20,9 +21,12 @@ class SeedError(ValueError):
 
 def read_seed(path: str | Path) -> list[Document]:
     try:
-        items = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        # The number model of every body holds for seeded customers too.
+        items = json_body.parse(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
         raise SeedError(f"cannot read seed file {path}: {exc}") from exc
+    except ApiError as exc:
+        raise SeedError(f"cannot read seed file {path}: {exc.message}") from None
     if not isinstance(items, list):
         raise SeedError(f"seed file {path} must hold a JSON array of customers")
     docs = []

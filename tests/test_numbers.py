@@ -22,6 +22,7 @@ from jsonschema import Draft4Validator
 from ctk_runner.embedded import SandboxProcess
 from sandbox.domain import json_body, numbers
 from sandbox.errors import ApiError
+from sandbox.seed import SeedError, read_seed
 from tests.conftest import MINIMAL
 
 SWAGGER = Path(__file__).parents[1] / "sandbox" / "openapi" / "TMF629-Customer-v4.0.0.swagger.json"
@@ -101,6 +102,22 @@ def test_canonical_numbers(value: Any, kept: Any, canonical: bool) -> None:
     elif numbers.is_number(value) and value != float("inf"):
         with pytest.raises(numbers.NumberOutOfRange):
             numbers.canonical(value)
+
+
+@pytest.mark.parametrize(("literal", "kept"), [("700.0", "700"), ("1e3", "1000"),
+                                               ("1e19", None)])
+def test_seed_files_follow_the_number_model(tmp_path: Path, literal: str,
+                                            kept: str | None) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(f'[{{"id": "1", "name": "n", '
+                    f'"engagedParty": {{"id": "1", "@referredType": "Organization"}}, '
+                    f'"creditProfile": [{{"creditProfileDate": "2024-01-01T00:00:00Z", '
+                    f'"validFor": {{}}, "creditScore": {literal}}}]}}]', encoding="utf-8")
+    if kept is None:
+        with pytest.raises(SeedError, match=r"\$\[0\]\.creditProfile\[0\]\.creditScore: "):
+            read_seed(seed)
+        return
+    assert json.dumps(read_seed(seed)[0]["creditProfile"][0]["creditScore"]) == kept
 
 
 # -- real processes on every backend ----------------------------------------------------
