@@ -12,9 +12,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from waitress.server import create_server
-
-from sandbox import tenancy
+from sandbox import serving, tenancy
 from sandbox.app import create_app
 from sandbox.backends.postgres import command as migrate_command
 from sandbox.backends.tinydb import StoreCorruptError
@@ -57,6 +55,13 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
     ("--delivery-workers", _positive_int, "threads delivering events"),
     ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
+    ("--max-connections-per-address", _positive_int, "connections one client address (an "
+     "IPv6 client: its /64) holds open at once; more are answered 503 and closed. The TCP "
+     "peer counts, never X-Forwarded-For: behind a proxy, the proxy must bound its clients"),
+    ("--head-timeout", _positive_float, "seconds to send a request's line and headers (the "
+     "first request from the connect); then 408 and the connection is closed"),
+    ("--body-timeout", _positive_float, "seconds to send a request's body after its head; "
+     "then 408 and the connection is closed"),
 )
 
 
@@ -207,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         app = create_app(config)
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads,
+        server = serving.create_server(
+            app, serving.ConnectionLimits.of(config), host=args.host, port=args.port,
+            threads=args.threads,
             ident="tmf629-sandbox",
             max_request_header_size=args.max_header_bytes,
             connection_limit=args.connection_limit,
@@ -225,8 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SeedError, StoreCorruptError, TenantsFileError, OSError, ValueError) as exc:
         print(f"tmf629-sandbox: {exc}", file=sys.stderr)
         return 2
-    port = server.effective_port  # type: ignore[union-attr]  # one host: a TcpWSGIServer
-    url = f"http://{_host_for_url(args.host)}:{port}{API_PREFIX}/"
+    url = f"http://{_host_for_url(args.host)}:{serving.port_of(server)}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
     if args.public_url:
         print(f"Public URL: {args.public_url}", flush=True)
