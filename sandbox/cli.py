@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                          default=Config.max_delayed_requests,
                          help="requests sleeping on a delay fault at once, server-wide; more "
                          "are answered without the delay (default: %(default)s)")
+    hosting.add_argument("--console-idle-hours", type=_positive_float,
+                         default=Config.console_idle_hours,
+                         help="a console sign-in ends after this long unused "
+                         "(default: %(default)s)")
+    hosting.add_argument("--max-console-sessions", type=_positive_int,
+                         default=Config.max_console_sessions,
+                         help="console sign-ins kept at once (in this process); past it the "
+                         "least recently used ends (default: %(default)s)")
     return parser
 
 
@@ -206,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         journal_size=args.journal_size,
         max_tenants=args.max_tenants,
         max_delayed_requests=args.max_delayed_requests,
+        console_idle_hours=args.console_idle_hours,
+        max_console_sessions=args.max_console_sessions,
         **{option.removeprefix("--").replace("-", "_"):
            getattr(args, option.removeprefix("--").replace("-", "_"))
            for option, _, _ in LIMIT_OPTIONS},

@@ -80,6 +80,10 @@ class Config:
     max_fault_delay_ms: int = 10_000
     #: Requests that may sleep on a delay fault at once, server-wide (each holds a thread).
     max_delayed_requests: int = 4
+    #: A console sign-in ends after this long unused (sessions live in the process).
+    console_idle_hours: float = 8.0
+    #: Console sessions kept at once; past it the least recently used one ends.
+    max_console_sessions: int = 1000
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))
