@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -27,9 +26,10 @@ from sandbox.serving import (
     client_key,
     create_server,
     error_reply,
+    port_of,
     waiting_for,
 )
-from tests.conftest import wait_until
+from tests.conftest import running, wait_until
 
 
 @pytest.mark.parametrize("host, key", [
@@ -133,23 +133,8 @@ def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
 def guarded(limits: ConnectionLimits) -> Iterator[int]:
     server = create_server(app, limits, host="127.0.0.1", port=0, threads=4,
                            asyncore_loop_timeout=0.1)
-    stopping = threading.Event()
-
-    def serve() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not stopping.is_set():
-                raise
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(server.effective_port)
-    finally:
-        stopping.set()
-        server.close()
-        thread.join(timeout=5)
+    with running(server):
+        yield port_of(server)
 
 
 FAST = ConnectionLimits(per_address=3, head_timeout=1.0, body_timeout=1.0)
