@@ -12,9 +12,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from waitress.server import create_server
-
-from sandbox import tenancy
+from sandbox import serving, tenancy
 from sandbox.app import create_app
 from sandbox.backends.postgres import command as migrate_command
 from sandbox.backends.tinydb import StoreCorruptError
@@ -58,6 +56,13 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
     ("--delivery-workers", _positive_int, "threads delivering events"),
     ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
+    ("--max-connections-per-address", _positive_int, "connections one client address (an "
+     "IPv6 client: its /64) holds open at once; more are answered 503 and closed. The TCP "
+     "peer counts, never X-Forwarded-For: behind a proxy, the proxy must bound its clients"),
+    ("--head-timeout", _positive_float, "seconds to send a request's line and headers (the "
+     "first request from the connect); then 408 and the connection is closed"),
+    ("--body-timeout", _positive_float, "seconds to send a request's body after its head; "
+     "then 408 and the connection is closed"),
 )
 
 
@@ -150,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
                          default=Config.max_delayed_requests,
                          help="requests sleeping on a delay fault at once, server-wide; more "
                          "are answered without the delay (default: %(default)s)")
+    hosting.add_argument("--console-idle-hours", type=_positive_float,
+                         default=Config.console_idle_hours,
+                         help="a console sign-in ends after this long unused "
+                         "(default: %(default)s)")
+    hosting.add_argument("--max-console-sessions", type=_positive_int,
+                         default=Config.max_console_sessions,
+                         help="console sign-ins kept at once (in this process); past it the "
+                         "least recently used ends (default: %(default)s)")
     return parser
 
 
@@ -205,14 +218,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         journal_size=args.journal_size,
         max_tenants=args.max_tenants,
         max_delayed_requests=args.max_delayed_requests,
+        console_idle_hours=args.console_idle_hours,
+        max_console_sessions=args.max_console_sessions,
         **{option.removeprefix("--").replace("-", "_"):
            getattr(args, option.removeprefix("--").replace("-", "_"))
            for option, _, _ in LIMIT_OPTIONS},
     )
     try:
         app = create_app(config)
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads,
+        server = serving.create_server(
+            app, serving.ConnectionLimits.of(config), host=args.host, port=args.port,
+            threads=args.threads,
             ident="tmf629-sandbox",
             max_request_header_size=args.max_header_bytes,
             connection_limit=args.connection_limit,
@@ -229,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SeedError, StoreCorruptError, TenantsFileError, OSError, ValueError) as exc:
         print(f"tmf629-sandbox: {exc}", file=sys.stderr)
         return 2
-    port = server.effective_port  # type: ignore[union-attr]  # one host: a TcpWSGIServer
-    url = f"http://{_host_for_url(args.host)}:{port}{API_PREFIX}/"
+    url = f"http://{_host_for_url(args.host)}:{serving.port_of(server)}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
     if args.public_url:
         print(f"Public URL: {args.public_url}", flush=True)

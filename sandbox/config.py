@@ -38,6 +38,14 @@ class Config:
     #: Regex evaluations running at once in the whole server.
     regex_slots: int = 2
     regex_cache_size: int = 128
+    # -- slow clients (sandbox.serving): the peer address counts, never X-Forwarded-For --
+    #: Connections one client address (an IPv6 client: its /64) may hold open at once.
+    max_connections_per_address: int = 50
+    #: Seconds to send a request's line and headers: for the first request of a connection
+    #: counted from the connect, for later ones from their first byte.
+    head_timeout: float = 10.0
+    #: Seconds to send a request's body, counted from the end of its head.
+    body_timeout: float = 30.0
     # -- notifications (sandbox.events) --
     #: The interface the server listens on: decides the default callback policy.
     bind_host: str = "127.0.0.1"
@@ -72,6 +80,10 @@ class Config:
     max_fault_delay_ms: int = 10_000
     #: Requests that may sleep on a delay fault at once, server-wide (each holds a thread).
     max_delayed_requests: int = 4
+    #: A console sign-in ends after this long unused (sessions live in the process).
+    console_idle_hours: float = 8.0
+    #: Console sessions kept at once; past it the least recently used one ends.
+    max_console_sessions: int = 1000
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Config:
         return replace(self, **(overrides or {}))

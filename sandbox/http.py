@@ -2,7 +2,7 @@
 
 ``register`` installs the one handler that maps :class:`ApiError` (and any
 Werkzeug or unexpected exception) to the TMF ``Error`` JSON, plus a one-line
-access log per request.
+access log per request (credential query values masked).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain import json_body
 from sandbox.errors import ApiError
+from sandbox.hosting.secrets import masked_query
 
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
 access_log = logging.getLogger("sandbox.access")
@@ -178,7 +179,9 @@ def register(app: Flask) -> None:
     @app.after_request
     def _log(response: Response) -> Response:
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        query = f"?{request.query_string.decode('latin-1')}" if request.query_string else ""
+        # A key sent as ?api_key=... is refused, but must not stay readable in the log.
+        raw = request.query_string.decode("latin-1")
+        query = f"?{masked_query(raw)}" if raw else ""
         access_log.info(
             '%s "%s %s%s" %s %s %.1fms',
             request.remote_addr, request.method, request.path, query,

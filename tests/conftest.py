@@ -75,6 +75,13 @@ def waitress_server(app: Flask) -> Iterator[str]:
     """Serve ``app`` with waitress on a free port in this process; yield the API root."""
     # A short loop timeout lets close() return at once instead of after 1 s.
     server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.1)
+    with running(server):
+        yield f"http://127.0.0.1:{server.effective_port}{API}"
+
+
+@contextlib.contextmanager
+def running(server: Any) -> Iterator[None]:
+    """Run a waitress server's event loop in a thread of this process until the block ends."""
     stopping = threading.Event()
 
     def serve() -> None:
@@ -88,7 +95,7 @@ def waitress_server(app: Flask) -> Iterator[str]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}{API}"
+        yield
     finally:
         stopping.set()
         server.close()

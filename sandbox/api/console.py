@@ -2,9 +2,11 @@
 sees customers, the request journal, events sent and events received.
 
 Server-rendered pages (Jinja, no script, no CDN). The key is given once on
-the sign-in form and kept in an HttpOnly, SameSite=Strict cookie scoped to
-``/console``; the pages only read, so the cookie authorises no change.
-An open loopback sandbox needs no sign-in.
+the sign-in form and starts a server-side session (``hosting/sessions``); the
+HttpOnly, SameSite=Strict cookie scoped to ``/console`` holds only its random
+id, never the key. A session ends at sign-out, after an idle period, and
+with its tenant or key. The pages only read, so the cookie authorises no
+change. An open loopback sandbox needs no sign-in.
 """
 
 from __future__ import annotations
@@ -13,18 +15,35 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from sandbox import tenancy
+from sandbox.config import Config
 from sandbox.domain import query
 from sandbox.errors import ApiError
+from sandbox.hosting.sessions import MemorySessions, Session, SessionStore
 from sandbox.hosting.tenant import Tenant
+from sandbox.hosting.tenants_file import key_digest
 from sandbox.http import api_base_url, settings
 
 bp = Blueprint("console", __name__)
 COOKIE = "tmf629_console"
+SESSIONS = "sandbox.console_sessions"
 PAGE = 50
+
+
+@bp.record_once
+def _keep_sessions(state: BlueprintSetupState) -> None:
+    config: Config = state.app.config["SANDBOX"]
+    state.app.extensions[SESSIONS] = MemorySessions(config.console_idle_hours * 3600,
+                                                    config.max_console_sessions)
+
+
+def sessions() -> SessionStore:
+    found: SessionStore = current_app.extensions[SESSIONS]
+    return found
 
 
 @dataclass(frozen=True)
@@ -35,19 +54,30 @@ class Viewer:
 
 
 def viewer() -> Viewer | None:
-    """Who is looking, from the console cookie; None: sign in first."""
+    """Who is looking, from the console cookie's session; None: sign in first."""
     config, hosted = settings(), tenancy.registry()
     if hosted.open and not tenancy.admin_required(config, hosted) and not config.admin_token:
         return Viewer(hosted.default, True, [])
-    key = request.cookies.get(COOKIE, "")
-    if config.admin_token and key and hmac.compare_digest(key.encode(),
-                                                          config.admin_token.encode()):
+    ident = request.cookies.get(COOKIE, "")
+    session = sessions().find(ident) if ident else None
+    if session is None:
+        return None
+    if session.operator:
         names = hosted.names()
-        chosen = hosted.get(request.args.get("tenant", "")) or hosted.get(names[0])
+        chosen = hosted.get(request.args.get("tenant", "")) or (
+            hosted.get(names[0]) if names else None)
         # Counted in like an API request: deleting the tenant waits for this page.
         return Viewer(chosen, True, names) if chosen and tenancy.serve(chosen) else None
-    found = hosted.for_key(key) if key and not hosted.open else None
-    return Viewer(found, False, []) if found and tenancy.serve(found) else None
+    tenant = hosted.get(session.tenant or "")
+    if tenant is None or not _holds(tenant, session.key_digest) or not tenancy.serve(tenant):
+        sessions().end(ident)  # the tenant or the key is gone: so is the session
+        return None
+    return Viewer(tenant, False, [])
+
+
+def _holds(tenant: Tenant, digest: str | None) -> bool:
+    return digest is not None and any(hmac.compare_digest(candidate, digest)
+                                      for candidate in tenant.spec.digests)
 
 
 def page(template: str, who: Viewer, **context: object) -> str:
@@ -55,26 +85,45 @@ def page(template: str, who: Viewer, **context: object) -> str:
         {"tenant": who.tenant.name} if who.tenants else {}), **context)
 
 
+def _signed_in_as(key: str, config: Config) -> Session | None:
+    """The session a sign-in with ``key`` starts; None: the key is not known here."""
+    if config.admin_token and hmac.compare_digest(key.encode(), config.admin_token.encode()):
+        return Session()
+    hosted = tenancy.registry()
+    tenant = None if hosted.open or not key else hosted.for_key(key)
+    return Session(tenant.name, key_digest(key)) if tenant else None
+
+
+def _secure(config: Config) -> bool:
+    """Whether the cookie is for HTTPS only: served over it, or published as https."""
+    return request.is_secure or (config.public_url or "").lower().startswith("https:")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         return render_template("console_login.html", failed=False)
-    key = request.form.get("key", "").strip()
-    config, hosted = settings(), tenancy.registry()
-    admin = bool(config.admin_token) and hmac.compare_digest(
-        key.encode(), (config.admin_token or "").encode())
-    if not admin and (hosted.open or hosted.for_key(key) is None):
+    config = settings()
+    session = _signed_in_as(request.form.get("key", "").strip(), config)
+    if session is None:
         return render_template("console_login.html", failed=True), 401
+    previous = request.cookies.get(COOKIE)
+    if previous:  # a new sign-in never inherits an old id
+        sessions().end(previous)
     response = redirect(url_for("console.customers"))
-    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/console",
-                        secure=request.is_secure)
+    response.set_cookie(COOKIE, sessions().start(session), httponly=True, samesite="Strict",
+                        path="/console", secure=_secure(config))
     return response
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    ident = request.cookies.get(COOKIE)
+    if ident:
+        sessions().end(ident)
     response = redirect(url_for("console.login"))
-    response.delete_cookie(COOKIE, path="/console")
+    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="Strict",
+                           secure=_secure(settings()))
     return response
 
 

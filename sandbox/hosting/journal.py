@@ -17,24 +17,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sandbox.errors import bad_request
+from sandbox.hosting.secrets import masked_headers, masked_url
 
-#: Headers whose values are credentials: kept as "***" plus the last 4 characters at most.
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-admin-token", "cookie",
-                            "proxy-authorization", "set-cookie"})
 FILTERS = ("method", "path", "status", "since", "fault")
-
-
-def mask(value: str) -> str:
-    """A credential as the journal shows it: its kind and nothing that could be replayed."""
-    scheme, _, rest = value.partition(" ")
-    if rest and scheme.lower() in {"bearer", "basic"}:
-        return f"{scheme} ***"
-    return "***"
-
-
-def masked_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {name: mask(value) if name.lower() in SECRET_HEADERS else value
-            for name, value in headers}
 
 
 def capped(body: bytes, cap: int) -> tuple[str, bool]:
@@ -107,7 +92,7 @@ class RequestJournal:
         entry: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "method": method, "url": url, "path": path,
+            "method": method, "url": masked_url(url), "path": path,
             "requestHeaders": masked_headers(headers),
             "requestBody": request_body, "requestBodyTruncated": request_cut,
             "status": status,
