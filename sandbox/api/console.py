@@ -43,11 +43,12 @@ def viewer() -> Viewer | None:
     if config.admin_token and key and hmac.compare_digest(key.encode(),
                                                           config.admin_token.encode()):
         names = hosted.names()
-        chosen = hosted.get(request.args.get("tenant", "")) or hosted.get(names[0])
         # Counted in like an API request: deleting the tenant waits for this page.
-        return Viewer(chosen, True, names) if chosen and tenancy.serve(chosen) else None
-    found = hosted.for_key(key) if key and not hosted.open else None
-    return Viewer(found, False, []) if found and tenancy.serve(found) else None
+        chosen = tenancy.by_name(request.args.get("tenant", "")) or (
+            tenancy.by_name(names[0]) if names else None)
+        return Viewer(chosen, True, names) if chosen else None
+    found = tenancy.by_key(key) if key and not hosted.open else None
+    return Viewer(found, False, []) if found else None
 
 
 def page(template: str, who: Viewer, **context: object) -> str:
@@ -63,7 +64,7 @@ def login() -> Response | str | tuple[str, int]:
     config, hosted = settings(), tenancy.registry()
     admin = bool(config.admin_token) and hmac.compare_digest(
         key.encode(), (config.admin_token or "").encode())
-    if not admin and (hosted.open or hosted.for_key(key) is None):
+    if not admin and (hosted.open or tenancy.by_key(key) is None):
         return render_template("console_login.html", failed=True), 401
     response = redirect(url_for("console.customers"))
     response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/console",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from sandbox.backends.postgres import drop_schema, install_events, open_store
 from sandbox.backends.postgres.database import PgDatabase
-from sandbox.backends.postgres.kept import PgKeptDocument
+from sandbox.backends.postgres.hosted import PgDirectory
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
 from sandbox.events import Notifications
-from sandbox.hosting.tenants_file import ChangeStore
+from sandbox.events.delivery import DeliveryLog
+from sandbox.hosting.directory import TenantDirectory
+from sandbox.hosting.state import HostedState, memory_state
 from sandbox.repository import Database
 
 #: Connections each hosted tenant's PostgreSQL pool may open.
@@ -42,15 +44,18 @@ class PostgresBackend:
     def drop_store(self, tenant: str, generation: str = "") -> None:
         drop_schema(self.url, tenant_schema(tenant))
 
-    def install_events(self, db: Database, customers: CustomerService, *,
-                       hosted: bool) -> Notifications:
+    def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
+                       deliveries: DeliveryLog | None = None) -> Notifications:
         assert isinstance(db, PgDatabase)
         # Hosted: one deliverer per tenant (its outbox is shared by every process, so
         # the processes together deliver in parallel).
         return install_events(self.config, db, customers, 1 if hosted else None)
 
-    def tenant_changes(self) -> ChangeStore | None:
-        return ChangeStore(PgKeptDocument(self.url, "hosted-tenants"))
+    def directory(self) -> TenantDirectory:
+        return PgDirectory(self.url)
+
+    def hosted_state(self, tenant: str | None, generation: str = "") -> HostedState:
+        return memory_state(self.config.journal_size)
 
     def close(self) -> None:
         pass
