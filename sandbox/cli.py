@@ -57,6 +57,8 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
     ("--delivery-workers", _positive_int, "threads delivering events"),
     ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
+    ("--pg-pool-size", _positive_int, "PostgreSQL connections pooled per process, shared by "
+     "every tenant; connections per process = pool size + 1 listener"),
 )
 
 

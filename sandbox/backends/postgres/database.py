@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sandbox.backends.postgres.facts import facts_of
-from sandbox.backends.postgres.migrations import SEED_LOCK, migrate
+from sandbox.backends.postgres.migrations import PUBLIC, SEED_LOCK, migrate
 from sandbox.backends.postgres.sql_query import translate
 from sandbox.domain import patterns
 from sandbox.domain.query import Filter
@@ -130,7 +130,7 @@ class PgDatabase:
         self.section = WriteSection(self.pool)
         try:
             with self.section as conn:
-                migrate(conn)
+                migrate(conn, schema or PUBLIC)
         except psycopg.Error as exc:  # e.g. a user without CREATE rights on the database
             self.pool.close()
             raise DatabaseUnavailable(f"cannot prepare the schema in {_safe(url)}: "
