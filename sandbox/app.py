@@ -48,7 +48,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     tenants = Registry(lambda spec: build_tenant(settings, backend, spec, faults, hosted),
                        specs, settings.max_tenants,
                        directory=backend.directory() if hosted else None,
-                       drop=lambda spec: drop_tenant(backend, spec))
+                       drop=lambda spec: drop_tenant(backend, spec), on_close=backend.close)
     app.extensions["sandbox.backend"] = backend
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers

@@ -77,7 +77,7 @@ def test_created_tenants_are_kept_in_the_database_keys_hashed(tmp_path: Path) ->
             for running in (first, second):
                 running.close()
         with psycopg.connect(url) as conn:
-            stored = json.dumps(conn.execute("SELECT doc FROM public.document").fetchall())
+            stored = json.dumps(conn.execute("SELECT * FROM public.hosted_tenant").fetchall())
         assert key not in stored and key_digest(key) in stored
         restarted = hosted_sandbox(tmp_path, db=url)
         again = next(restarted)

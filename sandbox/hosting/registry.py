@@ -82,9 +82,12 @@ class Registry:
     def __init__(self, build: Callable[[TenantSpec], Tenant], specs: list[TenantSpec] | None,
                  max_tenants: int = 100, directory: TenantDirectory | None = None,
                  drop: Callable[[TenantSpec], None] | None = None,
+                 on_close: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._build = build
         self._drop = drop or (lambda spec: None)
+        #: Releases what the tenants shared (the backend's pools and threads), last.
+        self._on_close = on_close or (lambda: None)
         self.open = specs is None
         self.max_tenants = max_tenants
         self.directory = directory or MemoryDirectory()
@@ -96,13 +99,14 @@ class Registry:
         self._stale = False
         self._checked = clock()
         self._tenants: dict[str, Tenant] = {}
-        self._view = self._read()
-        if len(self._view.specs) > max_tenants:
-            raise TenantsFileError(f"{len(self._view.specs)} tenants; at most {max_tenants} "
-                                   "are served")
-        if not self.open:
-            self.directory.watch(self._changed)
+        self._view = View.of(None, [])
         try:
+            self._view = self._read()
+            if len(self._view.specs) > max_tenants:
+                raise TenantsFileError(f"{len(self._view.specs)} tenants; at most "
+                                       f"{max_tenants} are served")
+            if not self.open:
+                self.directory.watch(self._changed)
             for spec in self._view.specs.values():
                 self._open(spec)
         except BaseException:
@@ -265,6 +269,7 @@ class Registry:
         for tenant in tenants:
             tenant.close()
         self.directory.close()
+        self._on_close()
 
 
 def _close_all(tenants: list[Tenant]) -> None:

@@ -18,7 +18,6 @@ from sandbox.backends.postgres.database import (
     PgRepository,
     is_postgres_url,
 )
-from sandbox.backends.postgres.kept import PgKeptDocument
 from sandbox.backends.postgres.migrations import MIGRATIONS, migrate
 from sandbox.backends.postgres.outbox import install_events
 from sandbox.seed import seed_once
@@ -49,5 +48,5 @@ def drop_schema(url: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgKeptDocument", "PgRepository",
+__all__ = ["MIGRATIONS", "DatabaseUnavailable", "PgDatabase", "PgRepository",
            "drop_schema", "install_events", "is_postgres_url", "migrate", "open_store"]

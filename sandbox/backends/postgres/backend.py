@@ -7,15 +7,18 @@ sink live in the database too, so every process serves the same sandbox.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sandbox.backends.postgres import drop_schema, install_events, open_store
 from sandbox.backends.postgres.database import PgDatabase
-from sandbox.backends.postgres.hosted import PgDirectory
+from sandbox.backends.postgres.hosted import PgDirectory, PgHosted
+from sandbox.backends.postgres.server import PgServer
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
 from sandbox.events import Notifications
-from sandbox.events.delivery import DeliveryLog
+from sandbox.events.delivery import MAX_LOG_ENTRIES, DeliveryLog
 from sandbox.hosting.directory import TenantDirectory
-from sandbox.hosting.state import HostedState, memory_state
+from sandbox.hosting.state import HostedState
 from sandbox.repository import Database
 
 #: Connections each hosted tenant's PostgreSQL pool may open.
@@ -49,13 +52,28 @@ class PostgresBackend:
         assert isinstance(db, PgDatabase)
         # Hosted: one deliverer per tenant (its outbox is shared by every process, so
         # the processes together deliver in parallel).
-        return install_events(self.config, db, customers, 1 if hosted else None)
+        return install_events(self.config, db, customers, 1 if hosted else None,
+                              deliveries=deliveries)
+
+    @cached_property
+    def server(self) -> PgServer:
+        return PgServer(self.url, pool_size=self.config.pg_pool_size)
+
+    @cached_property
+    def hosted(self) -> PgHosted:
+        """Tenants, fault rules, journals and delivery logs, shared by every process."""
+        return PgHosted(self.server)
 
     def directory(self) -> TenantDirectory:
-        return PgDirectory(self.url)
+        return PgDirectory(self.hosted)
 
     def hosted_state(self, tenant: str | None, generation: str = "") -> HostedState:
-        return memory_state(self.config.journal_size)
+        # Tenant "" is the open sandbox's (no hosted tenant has an empty name).
+        return self.hosted.state(tenant or "", generation, self.config.journal_size,
+                                 MAX_LOG_ENTRIES)
 
     def close(self) -> None:
-        pass
+        if "hosted" in self.__dict__:
+            self.hosted.close()
+        if "server" in self.__dict__:
+            self.server.close()

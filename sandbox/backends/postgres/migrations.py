@@ -22,12 +22,13 @@ import psycopg
 from psycopg import sql
 
 #: Advisory lock keys (arbitrary, fixed): creating and migrating stores, seeding,
-#: registering subscriptions, the kept document, the shared migrations.
+#: registering subscriptions, the tenant directory, the shared migrations, fault rules.
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
 HUB_LOCK = 6290003
-KEPT_LOCK = 6290004
+DIRECTORY_LOCK = 6290004
 SHARED_MIGRATION_LOCK = 6290005
+RULES_LOCK = 6290010
 #: The schema of the open sandbox's store and of everything the stores share.
 PUBLIC = "public"
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
@@ -84,7 +85,63 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 
 #: Migrations of the ``public`` schema every process and store of a database shares
 #: (version, description, SQL); tables here are named with their schema, ``public.x``.
-SHARED_MIGRATIONS: list[tuple[int, str, str]] = []
+SHARED_MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "hosted state: the tenant directory, fault rules, request journals, delivery logs", """
+        -- Tenants the admin API created; a new generation each time a name is created.
+        CREATE TABLE public.hosted_tenant (
+            name text PRIMARY KEY,
+            generation text NOT NULL,
+            key_digests text[] NOT NULL,
+            seed boolean NOT NULL,
+            seq bigserial NOT NULL
+        );
+        -- The tenants file's tenants the admin API deleted.
+        CREATE TABLE public.hosted_tenant_removed (name text PRIMARY KEY);
+        -- One row, counting the directory's changes: the cheap check behind the NOTIFY.
+        CREATE TABLE public.hosted_directory (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            version bigint NOT NULL
+        );
+        INSERT INTO public.hosted_directory (version) VALUES (0);
+        -- Each tenant's fault rules in order (tenant '' is the open sandbox).
+        CREATE TABLE public.hosted_fault_rules (
+            tenant text NOT NULL,
+            generation text NOT NULL,
+            rules jsonb NOT NULL,
+            version bigint NOT NULL DEFAULT 1,
+            PRIMARY KEY (tenant, generation)
+        );
+        -- Request journals (kind 'journal') and delivery logs ('delivery'), trimmed per tenant.
+        CREATE TABLE public.hosted_log (
+            kind text NOT NULL,
+            tenant text NOT NULL,
+            generation text NOT NULL,
+            seq bigserial NOT NULL,
+            entry jsonb NOT NULL,
+            PRIMARY KEY (kind, tenant, generation, seq)
+        );
+        -- What an earlier version kept as the document 'hosted-tenants' (clear keys hashed).
+        DO $$
+        BEGIN
+            IF to_regclass('public.document') IS NOT NULL THEN
+                INSERT INTO public.hosted_tenant (name, generation, key_digests, seed)
+                SELECT c->>'name', '',
+                       CASE WHEN c ? 'keyHashes'
+                            THEN ARRAY(SELECT jsonb_array_elements_text(c->'keyHashes'))
+                            ELSE ARRAY(SELECT encode(sha256(convert_to(k, 'UTF8')), 'hex')
+                                       FROM jsonb_array_elements_text(c->'keys') k) END,
+                       coalesce((c->>'seed')::boolean, true)
+                FROM public.document d, jsonb_array_elements(d.doc->'data'->'created') c
+                WHERE d.collection = 'kept' AND d.id = 'hosted-tenants'
+                ON CONFLICT (name) DO NOTHING;
+                INSERT INTO public.hosted_tenant_removed (name)
+                SELECT jsonb_array_elements_text(d.doc->'data'->'deleted')
+                FROM public.document d WHERE d.collection = 'kept' AND d.id = 'hosted-tenants'
+                ON CONFLICT (name) DO NOTHING;
+            END IF;
+        END $$;
+    """),
+]
 
 Migration = tuple[int, str, str]
 Connection = psycopg.Connection[tuple[object, ...]]

@@ -214,11 +214,13 @@ class PgHub(Hub):
 
 
 def install_events(config: Config, db: PgDatabase, customers: CustomerService,
-                   workers: int | None = None) -> Notifications:
+                   workers: int | None = None, *,
+                   deliveries: DeliveryLog | None = None) -> Notifications:
     """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart);
-    ``workers`` deliverer threads (default ``--delivery-workers``)."""
+    ``workers`` deliverer threads (default ``--delivery-workers``), attempts recorded in
+    ``deliveries`` (the tenant's shared log; default: in memory)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
-    journal = DeliveryLog()
+    journal = deliveries if deliveries is not None else DeliveryLog()
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal,
                                   workers=workers)
     hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)
