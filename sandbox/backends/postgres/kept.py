@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.backends.postgres.database import PgDatabase
-from sandbox.backends.postgres.migrations import KEPT_LOCK
+from sandbox.backends.postgres.migrations import KEPT_LOCK, PUBLIC
+from sandbox.backends.postgres.server import PgServer
 
 COLLECTION = "kept"
 
@@ -21,9 +22,9 @@ COLLECTION = "kept"
 class PgKeptDocument:
     """The document ``ident`` of the ``kept`` collection in the ``public`` schema."""
 
-    def __init__(self, url: str, ident: str) -> None:
-        # Two connections: the document is read on a stranger's key at most once a second.
-        self.db = PgDatabase(url, schema="public", max_connections=2)
+    def __init__(self, server: PgServer, ident: str) -> None:
+        # The process's pool: the document is read on a stranger's key at most once a second.
+        self.db = PgDatabase(server, PUBLIC)
         self.ident = ident
 
     def read(self) -> Any:

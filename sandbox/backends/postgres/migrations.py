@@ -17,6 +17,7 @@ the next one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -34,7 +35,12 @@ PUBLIC = "public"
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+Migration = tuple[int, str, str]
+#: A connection of this package (rows as tuples); every module names it so.
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: The store migrations: (version, description, SQL run in the store's schema).
+MIGRATIONS: list[Migration] = [
     (1, "documents with typed facts; the event outbox", """
         CREATE TABLE document (
             collection text NOT NULL,
@@ -84,10 +90,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 
 #: Migrations of the ``public`` schema every process and store of a database shares
 #: (version, description, SQL); tables here are named with their schema, ``public.x``.
-SHARED_MIGRATIONS: list[tuple[int, str, str]] = []
-
-Migration = tuple[int, str, str]
-Connection = psycopg.Connection[tuple[object, ...]]
+SHARED_MIGRATIONS: list[Migration] = []
 
 
 def applied(conn: Connection, table: str = "schema_migration",
