@@ -45,10 +45,14 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     faults = _read_faults(settings.faults_file)
     backend = open_backend(settings)
     hosted = specs is not None
-    tenants = Registry(lambda spec: build_tenant(settings, backend, spec, faults, hosted),
-                       specs, settings.max_tenants,
-                       directory=backend.directory() if hosted else None,
-                       drop=lambda spec: drop_tenant(backend, spec), on_close=backend.close)
+    try:
+        tenants = Registry(lambda spec: build_tenant(settings, backend, spec, faults, hosted),
+                           specs, settings.max_tenants,
+                           directory=backend.directory() if hosted else None,
+                           drop=lambda spec: drop_tenant(backend, spec), on_close=backend.close)
+    except BaseException:
+        backend.close()  # its pool and threads would outlive the app that failed to start
+        raise
     app.extensions["sandbox.backend"] = backend
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers

@@ -249,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.close()
         tenants.close()
+        app.extensions["sandbox.backend"].close()  # after the tenants: they use its pool
     print("Stopped.", flush=True)
     return 0
 

@@ -22,8 +22,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres.logs import LogWriter, PgLog
-from sandbox.backends.postgres.migrations import DIRECTORY_LOCK, RULES_LOCK
-from sandbox.backends.postgres.server import Connection, PgServer, notify
+from sandbox.backends.postgres.migrations import DIRECTORY_LOCK, RULES_LOCK, Connection
+from sandbox.backends.postgres.server import PgServer, notify
 from sandbox.hosting.directory import Changes, kept_spec
 from sandbox.hosting.state import HostedState
 

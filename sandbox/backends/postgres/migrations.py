@@ -17,6 +17,7 @@ the next one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -35,7 +36,12 @@ PUBLIC = "public"
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+Migration = tuple[int, str, str]
+#: A connection of this package (rows as tuples); every module names it so.
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: The store migrations: (version, description, SQL run in the store's schema).
+MIGRATIONS: list[Migration] = [
     (1, "documents with typed facts; the event outbox", """
         CREATE TABLE document (
             collection text NOT NULL,
@@ -85,7 +91,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 
 #: Migrations of the ``public`` schema every process and store of a database shares
 #: (version, description, SQL); tables here are named with their schema, ``public.x``.
-SHARED_MIGRATIONS: list[tuple[int, str, str]] = [
+SHARED_MIGRATIONS: list[Migration] = [
     (1, "hosted state: the tenant directory, fault rules, request journals, delivery logs", """
         -- Tenants the admin API created; a new generation each time a name is created.
         CREATE TABLE public.hosted_tenant (
@@ -142,9 +148,6 @@ SHARED_MIGRATIONS: list[tuple[int, str, str]] = [
         END $$;
     """),
 ]
-
-Migration = tuple[int, str, str]
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 def applied(conn: Connection, table: str = "schema_migration",

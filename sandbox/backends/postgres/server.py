@@ -17,15 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sandbox.backends.postgres.listener import Callback, Listener
-from sandbox.backends.postgres.migrations import SHARED_MIGRATIONS, Migration, migrate_shared
+from sandbox.backends.postgres.migrations import (
+    SHARED_MIGRATIONS,
+    Connection,
+    Migration,
+    migrate_shared,
+)
 
-Connection = psycopg.Connection[tuple[Any, ...]]
 APPLICATION_NAME = "tmf629-sandbox"
 
 
