@@ -33,6 +33,8 @@ from sandbox.errors import ApiError
 from sandbox.hosting.faults import Fault, parse_prefer
 from sandbox.hosting.registry import Registry
 from sandbox.hosting.tenant import Tenant
+from sandbox.http import json_response
+from sandbox.repository import Document, StoreGone
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -126,6 +128,26 @@ def release() -> None:
     tenant: Tenant | None = g.pop("tenant", None)
     if tenant is not None:
         tenant.leave()
+
+
+def summaries() -> list[Document]:
+    """Every tenant's summary; a tenant deleted meanwhile (by any process) is left out."""
+    found = []
+    for tenant in registry().all():
+        try:
+            found.append(tenant.summary())
+        except StoreGone:
+            registry().changed()
+    return found
+
+
+def _gone(_: StoreGone) -> Response:
+    """A request that raced its tenant's deletion (through any process) met its dropped
+    store: to a partner the key is no longer known, to an operator the tenant is gone."""
+    registry().changed()
+    error = (unauthorized("The key is not known here") if _is_api(request.path)
+             else ApiError(404, "The tenant was deleted", reason="Resource not found"))
+    return json_response(error.to_json(), error.status, error.headers)
 
 
 def admin_required(config: Config, tenants: Registry) -> bool:
@@ -248,6 +270,7 @@ def install(app: Flask, tenants: Registry) -> None:
             _apply_faults(app.config["SANDBOX"])
 
     app.after_request(_journal)
+    app.register_error_handler(StoreGone, _gone)
 
     @app.teardown_request
     def _done(_: BaseException | None) -> None:

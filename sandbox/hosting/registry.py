@@ -106,7 +106,7 @@ class Registry:
                 raise TenantsFileError(f"{len(self._view.specs)} tenants; at most "
                                        f"{max_tenants} are served")
             if not self.open:
-                self.directory.watch(self._changed)
+                self.directory.watch(self.changed)
             for spec in self._view.specs.values():
                 self._open(spec)
         except BaseException:
@@ -121,8 +121,9 @@ class Registry:
         version = self.directory.version()  # first: the changes read are at least this new
         return View.of(version, current(self._file_specs, self.directory.read()))
 
-    def _changed(self) -> None:
-        """Another process may have changed the directory: the next request re-reads it."""
+    def changed(self) -> None:
+        """The directory may have changed (another process's hint, or a store found gone):
+        the next lookup reads it again."""
         self._stale = True
 
     def refresh(self, force: bool = False) -> bool:

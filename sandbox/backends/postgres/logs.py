@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from sandbox.backends.postgres.migrations import LOG_LOCK
 from sandbox.backends.postgres.server import PgServer
 from sandbox.events.delivery import DeliveryLog
 
@@ -104,6 +105,11 @@ class LogWriter:
     def _write(self, batch: list[Entry]) -> None:
         sizes = {(kind, tenant, generation): size for kind, tenant, generation, size, _ in batch}
         with self.server.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            # Writers of one log take turns (in one order: no deadlock), so each trim
+            # counts the entries the others committed: a log never holds more than size.
+            for kind, tenant, generation in sorted(sizes):
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                               (LOG_LOCK, f"{kind}:{tenant}:{generation}"))
             cursor.executemany(_INSERT, [(kind, tenant, generation, Jsonb(entry))
                                          for kind, tenant, generation, _, entry in batch])
             for (kind, tenant, generation), size in sizes.items():
@@ -126,11 +132,13 @@ class PgLog(DeliveryLog):
         self.writer.put((*self.key, self.size, entry))
 
     def all(self) -> list[dict[str, Any]]:
+        """Oldest first: by the time each entry names (processes write in batches of their
+        own, so the order they were written in mixes them a little)."""
         self.writer.flush()
         with self.writer.server.connection() as conn:
             return [row[0] for row in conn.execute(
                 "SELECT entry FROM public.hosted_log WHERE kind = %s AND tenant = %s "
-                "AND generation = %s ORDER BY seq", self.key)]
+                "AND generation = %s ORDER BY entry->>'time', seq", self.key)]
 
     def clear(self) -> None:
         self.writer.flush()

@@ -23,13 +23,15 @@ import psycopg
 from psycopg import sql
 
 #: Advisory lock keys (arbitrary, fixed): creating and migrating stores, seeding,
-#: registering subscriptions, the tenant directory, the shared migrations, fault rules.
+#: registering subscriptions, the tenant directory, the shared migrations, fault rules;
+#: LOG_LOCK is the class of the two-key locks of the hosted logs (one per log).
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
 HUB_LOCK = 6290003
 DIRECTORY_LOCK = 6290004
 SHARED_MIGRATION_LOCK = 6290005
 RULES_LOCK = 6290010
+LOG_LOCK = 629011
 #: The schema of the open sandbox's store and of everything the stores share.
 PUBLIC = "public"
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
