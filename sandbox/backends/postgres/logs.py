@@ -38,13 +38,14 @@ Entry = tuple[str, str, str, int, dict[str, Any]]
 
 _INSERT = ("INSERT INTO public.hosted_log (kind, tenant, generation, entry) "
            "VALUES (%s, %s, %s, %s)")
-# Everything older than the log's newest ``n`` entries.
+# Everything but the log's newest ``n`` entries, by the time they name (the order they are
+# listed in): a process's batch may come after another's newer entries.
 _TRIM = """
     DELETE FROM public.hosted_log WHERE kind = %(k)s AND tenant = %(t)s
-      AND generation = %(g)s AND seq < (
-        SELECT min(seq) FROM (SELECT seq FROM public.hosted_log
-                              WHERE kind = %(k)s AND tenant = %(t)s AND generation = %(g)s
-                              ORDER BY seq DESC LIMIT %(n)s) newest)
+      AND generation = %(g)s AND seq IN (
+        SELECT seq FROM public.hosted_log
+        WHERE kind = %(k)s AND tenant = %(t)s AND generation = %(g)s
+        ORDER BY entry->>'time' DESC, seq DESC OFFSET %(n)s)
 """
 
 
