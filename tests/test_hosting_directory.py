@@ -76,9 +76,11 @@ def test_deleting_remembers_only_the_files_tenants(name: str, before: Changes,
     assert deletion.removed == {s.name: s for s in directory.current(FILE, before)}[name]
 
 
-def test_deleting_an_unknown_tenant_is_a_404() -> None:
+@pytest.mark.parametrize("name, generation", [("nobody", None), ("initech", "ffffffffffff")])
+def test_deleting_an_unknown_tenant_or_generation_is_a_404(name: str,
+                                                           generation: str | None) -> None:
     with pytest.raises(ApiError) as refused:
-        Deletion(FILE, "nobody")(Changes())
+        Deletion(FILE, name, generation)(Changes((made("initech"),)))
     assert refused.value.status == 404
 
 
@@ -192,6 +194,21 @@ def test_a_tenant_made_again_never_serves_the_old_generation(
     assert found is not None and found.spec.generation == second.spec.generation
     assert found.customer_table.count() == 0
     assert one.for_key(renewed) is second
+
+
+def test_a_tenant_that_cannot_be_opened_is_not_left_in_the_directory(
+        processes: tuple[Registry, Registry, SharedDirectory, Clock]) -> None:
+    one, _, shared, _ = processes
+    dropped: list[TenantSpec] = []
+
+    def broken(spec: TenantSpec) -> Any:
+        raise OSError("disk full")
+
+    failing = Registry(broken, [], directory=shared, drop=dropped.append)
+    with pytest.raises(OSError, match="disk full"):
+        failing.create({"name": "initech", "seed": False})
+    assert shared.read() == Changes() and [s.name for s in dropped] == ["initech"]
+    assert one.names() == ["acme", "globex"]
 
 
 @pytest.mark.parametrize("hinted, seconds, changed, reads", [

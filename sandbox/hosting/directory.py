@@ -134,16 +134,19 @@ def creating(specs: list[TenantSpec], spec: TenantSpec,
 
 
 class Deletion:
-    """The step that deletes tenant ``name``; ``removed`` is then the tenant it was."""
+    """The step that deletes tenant ``name`` (only in ``generation``, if given); ``removed``
+    is then the tenant it was."""
 
-    def __init__(self, specs: list[TenantSpec], name: str) -> None:
+    def __init__(self, specs: list[TenantSpec], name: str,
+                 generation: str | None = None) -> None:
         self.specs = specs
         self.name = name
+        self.generation = generation
         self.removed: TenantSpec | None = None
 
     def __call__(self, changes: Changes) -> Changes:
         found = {spec.name: spec for spec in current(self.specs, changes)}.get(self.name)
-        if found is None:
+        if found is None or self.generation not in (None, found.generation):
             raise ApiError(404, f"No tenant {self.name}", reason="Resource not found")
         self.removed = found
         in_file = {spec.name for spec in self.specs} & {self.name}

@@ -14,6 +14,7 @@ once per :data:`REFRESH_INTERVAL`.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import threading
@@ -144,8 +145,9 @@ class Registry:
             gone = self._reload()
         finally:
             self._refreshing.release()
-        threading.Thread(target=_close_all, args=(gone,), name="tenant-retire",
-                         daemon=True).start()
+        if gone:  # their running requests may take a while: not in this request's thread
+            threading.Thread(target=_close_all, args=(gone,), name="tenant-retire",
+                             daemon=True).start()
         return True
 
     def _reload(self) -> list[Tenant]:
@@ -229,7 +231,10 @@ class Registry:
             self._catch_up()
             tenant = self._open(kept)
         except BaseException:
-            self._forget(kept.name)  # a tenant nobody can use: its key was never shown
+            # A tenant nobody can use (its key was never shown) goes again, if still there.
+            with contextlib.suppress(Exception):
+                self._forget(kept.name, kept.generation)
+                self._drop(kept)
             raise
         if tenant is None:
             raise ApiError(409, f"Tenant {spec.name} was deleted while it was being created",
@@ -249,10 +254,10 @@ class Registry:
         removed = self._forget(name)
         self._drop(removed)
 
-    def _forget(self, name: str) -> TenantSpec:
+    def _forget(self, name: str, generation: str | None = None) -> TenantSpec:
         """Take ``name`` out of the directory; close its opened tenant (waiting for its
         running requests). Returns the tenant's spec as it was."""
-        deletion = Deletion(self._file_specs, name)
+        deletion = Deletion(self._file_specs, name, generation)
         self.directory.update(deletion)
         assert deletion.removed is not None
         self._catch_up()
