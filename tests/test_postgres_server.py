@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.backends.postgres.migrations import migrate_shared
 from sandbox.backends.postgres.server import DatabaseUnavailable, PgServer, notify
+from sandbox.errors import ApiError
 from tests.conftest import wait_until
 from tests.pg_support import scratch_database
 
@@ -193,3 +194,16 @@ def test_an_unreachable_server_is_a_sentence() -> None:
     with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL at "
                        "postgresql://nobody@127.0.0.1:1/none"):
         PgServer("postgresql://nobody:secret@127.0.0.1:1/none", timeout=2)
+
+
+def test_a_pool_busy_for_its_whole_timeout_is_a_503_not_a_500(pg_url: str) -> None:
+    running = PgServer(pg_url, pool_size=1, timeout=0.5)
+    try:
+        with running.connection():
+            with pytest.raises(ApiError) as busy, running.connection():
+                pass
+        assert busy.value.status == 503 and busy.value.headers == {"Retry-After": "1"}
+        with running.connection() as conn:  # free again
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        running.close()

@@ -37,6 +37,7 @@ from sandbox.backends.postgres.server import notify
 from sandbox.backends.postgres.sink import PgReceivedEvents
 from sandbox.config import Config
 from sandbox.domain.customers import Change, CustomerService
+from sandbox.errors import ApiError
 from sandbox.events import Notifications, delivery_settings
 from sandbox.events.delivery import (
     MAX_QUEUED,
@@ -145,7 +146,7 @@ class OutboxDispatcher(Dispatcher):
                     busy = self._deliver_head(session)
                 except StoreGone:  # the tenant was deleted by another process: for good
                     return
-                except psycopg.Error as exc:
+                except (psycopg.Error, ApiError) as exc:  # ApiError: the pool was busy
                     log.warning("outbox: %s", exc)
                     busy = False
                 if not busy:
