@@ -19,9 +19,15 @@ import psycopg
 import pytest
 import requests
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from sandbox import create_app
+from sandbox.backends.postgres.hosted import PgDirectory, PgHosted
+from sandbox.backends.postgres.migrations import PUBLIC, migrate
 from sandbox.backends.postgres.naming import store_schema
+from sandbox.backends.postgres.server import PgServer
+from sandbox.hosting.directory import Changes
+from sandbox.hosting.tenants_file import TenantSpec, key_digest
 from tests import pg_support
 from tests.conftest import API, MINIMAL, wait_until
 from tests.hosting_support import (
@@ -233,3 +239,27 @@ def test_a_request_meeting_its_dropped_store_is_refused_and_the_list_stays_up(
                               ).status_code == 200
         finally:
             app.extensions["sandbox.tenants"].close()
+
+
+def test_tenants_an_earlier_version_kept_are_carried_into_the_directory() -> None:
+    """Before shared migration 1 the admin API's tenants were one JSON document in
+    ``public.document``; the migration moves them (clear keys as digests) to the tables."""
+    legacy = {"created": [{"name": "hashed", "keyHashes": [key_digest(ACME_KEY)], "seed": False},
+                          {"name": "clear", "keys": [GLOBEX_KEY]}],
+              "deleted": ["globex"]}
+    with pg_support.scratch_database() as url:
+        with psycopg.connect(url) as conn:
+            migrate(conn, PUBLIC)  # the store tables an earlier version made in public
+            conn.execute("INSERT INTO public.document (collection, id, doc, facts) VALUES "
+                         "('kept', 'hosted-tenants', %s, '{}')",
+                         (Jsonb({"id": "hosted-tenants", "data": legacy}),))
+        server = PgServer(url)
+        try:
+            hosted = PgHosted(server)
+            changes = PgDirectory(hosted).read()
+            hosted.close()
+        finally:
+            server.close()
+    assert changes == Changes(
+        (TenantSpec("hashed", (), False, (key_digest(ACME_KEY),)),
+         TenantSpec("clear", (), True, (key_digest(GLOBEX_KEY),))), frozenset({"globex"}))
