@@ -45,10 +45,14 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     faults = _read_faults(settings.faults_file)
     backend = open_backend(settings)
     hosted = specs is not None
-    tenants = Registry(lambda spec: build_tenant(settings, backend, spec, faults, hosted),
-                       specs, settings.max_tenants,
-                       changes=backend.tenant_changes() if hosted else None,
-                       drop=lambda spec: backend.drop_store(spec.name))
+    try:
+        tenants = Registry(lambda spec: build_tenant(settings, backend, spec, faults, hosted),
+                           specs, settings.max_tenants,
+                           directory=backend.directory() if hosted else None,
+                           drop=lambda spec: drop_tenant(backend, spec), on_close=backend.close)
+    except BaseException:
+        backend.close()  # its pool and threads would outlive the app that failed to start
+        raise
     app.extensions["sandbox.backend"] = backend
     if tenants.open:  # the single-store names, as before tenancy
         app.extensions[CUSTOMERS] = tenants.default.customers
@@ -101,20 +105,28 @@ def build_tenant(settings: Config, backend: Backend, spec: TenantSpec, faults: A
                  hosted: bool) -> Tenant:
     """One tenant: its store, customer service, notifications, journal and fault rules."""
     seed = settings.seed_file if spec.seed else None
-    db = backend.open_store(spec.name if hosted else None, seed)
+    name = spec.name if hosted else None
+    db = backend.open_store(name, seed, spec.generation)
     try:
+        state = backend.hosted_state(name, spec.generation)
+        rules = FaultRules(state.rules, settings.max_fault_rules, settings.max_fault_delay_ms)
+        try:
+            rules.start_with(rules_for(faults, spec.name))
+        except ApiError as exc:
+            raise ValueError(f"faults file {settings.faults_file}: {exc.message}") from None
         service = CustomerService(db.table("customer"))
         # The hub observes the customer service; subscriptions persist like customers.
-        notifications = backend.install_events(db, service, hosted=hosted)
-        rules = FaultRules(settings.max_fault_rules, settings.max_fault_delay_ms)
-        for rule in rules_for(faults, spec.name):
-            try:
-                rules.add(rule)
-            except ApiError as exc:
-                raise ValueError(f"faults file {settings.faults_file}: {exc.message}") from None
+        notifications = backend.install_events(db, service, hosted=hosted,
+                                               deliveries=state.deliveries)
     except BaseException:
         db.close()
         raise
-    return Tenant(spec, db, service, notifications,
-                  settings.seed_file if spec.seed else None,
-                  RequestJournal(settings.journal_size, settings.journal_body_bytes), rules)
+    return Tenant(spec, db, service, notifications, seed,
+                  RequestJournal(settings.journal_size, settings.journal_body_bytes,
+                                 state.journal), rules)
+
+
+def drop_tenant(backend: Backend, spec: TenantSpec) -> None:
+    """Remove a deleted (and closed) tenant's store and hosted state."""
+    backend.drop_store(spec.name, spec.generation)
+    backend.hosted_state(spec.name, spec.generation).forget()

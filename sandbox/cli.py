@@ -63,6 +63,8 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
      "first request from the connect); then 408 and the connection is closed"),
     ("--body-timeout", _positive_float, "seconds to send a request's body after its head; "
      "then 408 and the connection is closed"),
+    ("--pg-pool-size", _positive_int, "PostgreSQL connections pooled per process, shared by "
+     "every tenant; connections per process = pool size + 1 listener"),
 )
 
 
@@ -266,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.close()
         tenants.close()
+        app.extensions["sandbox.backend"].close()  # after the tenants: they use its pool
     print("Stopped.", flush=True)
     return 0
 

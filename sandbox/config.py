@@ -63,6 +63,9 @@ class Config:
     max_subscriptions: int = 100
     #: Bytes of received events the listener sink keeps (oldest dropped first).
     sink_max_bytes: int = 8 * 1024 * 1024
+    #: PostgreSQL connections in the process's one pool, shared by every store (tenant);
+    #: the process holds one more, its listener.
+    pg_pool_size: int = 10
     # -- hosting (sandbox.hosting, README "Hosting the sandbox") --
     #: JSON or TOML file of tenants (name, keys, seed); None: one open default tenant.
     tenants_file: str | None = None

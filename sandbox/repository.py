@@ -37,6 +37,11 @@ Document = dict[str, Any]
 MEMORY = ":memory:"
 
 
+class StoreGone(LookupError):
+    """The store was removed under a running server (a tenant deleted by another process
+    sharing the database): every call on it raises this, never a driver's error."""
+
+
 @dataclass(frozen=True)
 class SearchResult:
     """One page of a search (copies) and how many documents matched in all."""

@@ -1,7 +1,11 @@
 """The HTTP face of hosting: which tenant a request is for, admin tokens, faults, journal.
 
-``install`` adds the hooks once for the whole app, so every view gets its
-services from :func:`current` and never branches on tenancy itself:
+Tenant resolution lives here and only here: :func:`by_key` (a partner's key),
+:func:`by_name` (an operator's choice), the open sandbox's default tenant, and
+:func:`serve` / :func:`release`, which count the request in and out of its
+tenant (deleting a tenant waits for the requests it counted). ``install`` adds
+the hooks once for the whole app, so every view gets its services from
+:func:`current` and never branches on tenancy itself:
 
 - an API request (under ``API_PREFIX``) is resolved to its tenant by key
   (``Authorization: Bearer`` or ``X-API-Key``); an open sandbox has one
@@ -29,6 +33,8 @@ from sandbox.errors import ApiError
 from sandbox.hosting.faults import Fault, parse_prefer
 from sandbox.hosting.registry import Registry
 from sandbox.hosting.tenant import Tenant
+from sandbox.http import json_response
+from sandbox.repository import Document, StoreGone
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -68,26 +74,40 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, message, reason="Unauthorized", headers={"WWW-Authenticate": CHALLENGE})
 
 
-def tenant_for_key(key: str | None) -> Tenant:
+def by_key(key: str | None) -> Tenant | None:
+    """The tenant ``key`` selects (any key: the open sandbox's), counted in as the
+    request's; None when no tenant is, or it is being deleted."""
     tenants = registry()
     if tenants.open:
-        return tenants.default
-    if not key:
-        raise unauthorized("This sandbox hosts several tenants: send your key as "
-                           "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    found = tenants.for_key(key)
-    if found is None:
-        raise unauthorized("The key is not known here")
-    return found
+        found: Tenant | None = tenants.default
+    else:
+        found = tenants.for_key(key) if key else None
+    return found if found is not None and serve(found) else None
+
+
+def by_name(name: str | None) -> Tenant | None:
+    """The tenant an operator names (None: the open sandbox's only one), counted in as
+    the request's; None when there is no such tenant (or it is being deleted)."""
+    tenants = registry()
+    if name is None:
+        found = tenants.default if tenants.open else None
+    else:
+        found = tenants.get(name)
+    return found if found is not None and serve(found) else None
 
 
 def current() -> Tenant:
     """The tenant the running request is for (resolved once, then kept in ``g``)."""
     found: Tenant | None = g.get("tenant")
+    if found is not None:
+        return found
+    key = presented_key(request.headers)
+    if not key and not registry().open:
+        raise unauthorized("This sandbox hosts several tenants: send your key as "
+                           "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    found = by_key(key)
     if found is None:
-        found = tenant_for_key(presented_key(request.headers))
-        if not serve(found):  # deleted meanwhile: its key is no longer known
-            raise unauthorized("The key is not known here")
+        raise unauthorized("The key is not known here")
     return found
 
 
@@ -96,13 +116,38 @@ def serve(tenant: Tenant) -> bool:
     waits for this request); False when it is being deleted."""
     if g.get("tenant") is tenant:
         return True
-    if g.get("tenant") is not None:
-        g.tenant.leave()
-        g.tenant = None
+    release()
     if not tenant.enter():
         return False
     g.tenant = tenant
     return True
+
+
+def release() -> None:
+    """The request is no longer the tenant's (it ended, or an operator chose another)."""
+    tenant: Tenant | None = g.pop("tenant", None)
+    if tenant is not None:
+        tenant.leave()
+
+
+def summaries() -> list[Document]:
+    """Every tenant's summary; a tenant deleted meanwhile (by any process) is left out."""
+    found = []
+    for tenant in registry().all():
+        try:
+            found.append(tenant.summary())
+        except StoreGone:
+            registry().changed()
+    return found
+
+
+def _gone(_: StoreGone) -> Response:
+    """A request that raced its tenant's deletion (through any process) met its dropped
+    store: to a partner the key is no longer known, to an operator the tenant is gone."""
+    registry().changed()
+    error = (unauthorized("The key is not known here") if _is_api(request.path)
+             else ApiError(404, "The tenant was deleted", reason="Resource not found"))
+    return json_response(error.to_json(), error.status, error.headers)
 
 
 def admin_required(config: Config, tenants: Registry) -> bool:
@@ -225,9 +270,8 @@ def install(app: Flask, tenants: Registry) -> None:
             _apply_faults(app.config["SANDBOX"])
 
     app.after_request(_journal)
+    app.register_error_handler(StoreGone, _gone)
 
     @app.teardown_request
     def _done(_: BaseException | None) -> None:
-        tenant: Tenant | None = g.get("tenant")
-        if tenant is not None:
-            tenant.leave()
+        release()

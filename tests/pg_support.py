@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sandbox.backends.postgres import PgDatabase
+from sandbox.backends.postgres import PgDatabase, PgServer
 
 ADMIN_URL = os.environ.get("TMF629_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -79,12 +79,23 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def pg_store(url: str, schema: str = "public", pool_size: int = 4) -> Iterator[PgDatabase]:
+    """A store on ``url`` with a :class:`PgServer` of its own, closed at the end."""
+    server = PgServer(url, pool_size=pool_size)
+    try:
+        yield PgDatabase(server, schema)
+    finally:
+        server.close()
+
+
 # -- one database per test process, a schema per store -----------------------------------
 # Creating a database takes a second; a schema, milliseconds. Tests that make many stores
 # (the repository contract, property tests) get a schema each in one shared database,
 # which the session drops at its end (tests/conftest.py).
 
 _shared: list[str] = []
+_servers: list[PgServer] = []
 _shared_lock = threading.Lock()
 
 
@@ -99,14 +110,26 @@ def shared_database() -> str:
         return url_of(_shared[0])
 
 
+def shared_server() -> PgServer:
+    """The test process's one :class:`PgServer` on the shared database (as a sandbox
+    process has one for all its stores)."""
+    url = shared_database()
+    with _shared_lock:
+        if not _servers:
+            _servers.append(PgServer(url, pool_size=4))
+        return _servers[0]
+
+
 def schema_store(directory: Path) -> PgDatabase:
     """A store of its own for ``directory``: the same schema when reopened."""
     schema = "s_" + hashlib.sha1(str(directory).encode()).hexdigest()[:20]
-    return PgDatabase(shared_database(), schema=schema, max_connections=4)
+    return PgDatabase(shared_server(), schema)
 
 
 def drop_shared_database() -> None:
     with _shared_lock:
+        while _servers:
+            _servers.pop().close()
         while _shared:
             name = _shared.pop()
             with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

@@ -290,7 +290,7 @@ def test_a_deleted_tenant_leaves_no_store_and_waits_for_its_running_requests(
         initech = hosted.as_tenant(made.json()["apiKeys"][0])
         assert initech.post(f"{hosted.api}/customer", json=MINIMAL, timeout=10).status_code == 201
         stores = tmp_path / "hosted-db.tenants"
-        assert list(stores.glob("initech.json*"))
+        assert list(stores.glob("initech.*.json*"))  # <name>.<generation>.json
         # A slow request is in flight (held by a delay rule before it writes) when the
         # operator deletes the tenant: it completes, then the store goes.
         assert admin.post(f"{hosted.root}/admin/tenants/initech/faults", timeout=10, json={
@@ -306,7 +306,7 @@ def test_a_deleted_tenant_leaves_no_store_and_waits_for_its_running_requests(
         assert deleted.status_code == 204
         assert answers and answers[0].status_code == 201, answers and answers[0].text
         assert initech.get(f"{hosted.api}/customer", timeout=10).status_code == 401
-        assert not list(stores.glob("initech.json*"))
+        assert not list(stores.glob("initech.*"))  # store, journal, lock, fault rules
         assert list(stores.glob("acme.json*"))  # the others' stores stay
     finally:
         running.close()

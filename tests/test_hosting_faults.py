@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -157,3 +158,33 @@ def test_large_bodies_are_cut_at_the_cap(hosted: Hosted) -> None:
     assert entry["requestBodyTruncated"] and len(entry["requestBody"]) == 4096
     assert entry["responseBodyTruncated"]
     globex.delete(created.json()["href"], timeout=10)
+
+
+def test_rules_outlive_a_restart_on_the_file_store(tmp_path: Path) -> None:
+    """The admin API's rules are kept beside the tenant's store: a restarted process
+    applies them. A ``--faults`` file's rules start a tenant once: deleted, they stay so."""
+    (tmp_path / "faults.json").write_text(json.dumps([
+        {"id": "from-file", "tenant": "globex", "method": "GET", "path": "/customer",
+         "action": "status", "status": 418}]))
+    options = ("--faults", str(tmp_path / "faults.json"))
+    for run in ("first", "restarted"):
+        running = hosted_sandbox(tmp_path, *options)
+        hosted = next(running)
+        try:
+            admin, acme, globex = (hosted.admin(), hosted.as_tenant(ACME_KEY),
+                                   hosted.as_tenant(GLOBEX_KEY))
+            acme_rules = f"{hosted.root}/admin/tenants/acme/faults"
+            globex_rules = f"{hosted.root}/admin/tenants/globex/faults"
+            if run == "first":
+                assert globex.get(f"{hosted.api}/customer", timeout=10).status_code == 418
+                assert admin.post(acme_rules, timeout=10, json={
+                    "id": "kept", "method": "GET", "path": "/customer/*", "action": "status",
+                    "status": 503}).status_code == 201
+                assert admin.delete(f"{globex_rules}/from-file", timeout=10).status_code == 204
+                continue
+            assert [r["id"] for r in admin.get(acme_rules, timeout=10).json()] == ["kept"]
+            assert acme.get(f"{hosted.api}/customer/x", timeout=10).status_code == 503
+            assert admin.get(globex_rules, timeout=10).json() == []
+            assert globex.get(f"{hosted.api}/customer", timeout=10).status_code == 200
+        finally:
+            running.close()

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from sandbox import create_app
+from sandbox.backends.postgres import store_schema
 from sandbox.hosting.registry import REFRESH_INTERVAL
 from sandbox.hosting.tenants_file import key_digest
 from tests import pg_support
@@ -44,16 +46,23 @@ def test_tenants_live_in_schemas_of_their_own(tmp_path: Path) -> None:
                               headers=globex).status_code == 200
         finally:
             tenants.close()
+            app.extensions["sandbox.backend"].close()
+        acme, globex = store_schema("acme"), store_schema("globex")
         with psycopg.connect(url) as conn:
-            schemas = {row[0] for row in conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%'")}
-            assert schemas == {"tenant_acme", "tenant_globex"}
-            ids = {row[0] for row in conn.execute(
-                "SELECT id FROM tenant_globex.document WHERE collection = 'customer'")}
+            assert tenant_schemas(conn) == {acme, globex}
+            ids = {row[0] for row in conn.execute(sql.SQL(
+                "SELECT id FROM {}.document WHERE collection = 'customer'").format(
+                    sql.Identifier(globex)))}
             assert ids == {created["id"]}
-            in_acme = conn.execute("SELECT count(*) FROM tenant_acme.document "
-                                   "WHERE id = %s", (created["id"],)).fetchone()
+            in_acme = conn.execute(sql.SQL("SELECT count(*) FROM {}.document WHERE id = %s"
+                                           ).format(sql.Identifier(acme)),
+                                   (created["id"],)).fetchone()
             assert in_acme == (0,)
+
+
+def tenant_schemas(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+    return {str(row[0]) for row in conn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'")}
 
 
 def test_created_tenants_are_kept_in_the_database_keys_hashed(tmp_path: Path) -> None:
@@ -77,7 +86,7 @@ def test_created_tenants_are_kept_in_the_database_keys_hashed(tmp_path: Path) ->
             for running in (first, second):
                 running.close()
         with psycopg.connect(url) as conn:
-            stored = json.dumps(conn.execute("SELECT doc FROM public.document").fetchall())
+            stored = json.dumps(conn.execute("SELECT * FROM public.hosted_tenant").fetchall())
         assert key not in stored and key_digest(key) in stored
         restarted = hosted_sandbox(tmp_path, db=url)
         again = next(restarted)
@@ -113,6 +122,4 @@ def test_a_deleted_tenant_leaves_no_schema(tmp_path: Path) -> None:
         finally:
             running.close()
         with psycopg.connect(url) as conn:
-            schemas = {row[0] for row in conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%'")}
-        assert schemas == {"tenant_acme", "tenant_globex"}
+            assert tenant_schemas(conn) == {store_schema("acme"), store_schema("globex")}

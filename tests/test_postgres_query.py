@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from fixtures import load_json
-from sandbox.backends.postgres import PgDatabase
+from sandbox.backends.postgres import PgDatabase, PgServer
 from sandbox.backends.tinydb import open_database
 from sandbox.domain import patterns, query, sorting
 from sandbox.errors import ApiError
@@ -34,7 +34,8 @@ class Backends:
 
     def __init__(self, tmp: Path, url: str) -> None:
         self.tiny_db = open_database(tmp / "store.json")
-        self.pg = PgDatabase(url)
+        self.server = PgServer(url, pool_size=4)
+        self.pg = PgDatabase(self.server)
         self.repos: dict[str, Any] = {
             "tinydb": self.tiny_db.table("customer"),
             "postgresql": self.pg.table("customer"),
@@ -56,6 +57,7 @@ class Backends:
     def close(self) -> None:
         self.tiny_db.close()
         self.pg.close()
+        self.server.close()
 
 
 def backends_with(tmp: Path, docs: list[Document]) -> Iterator[Backends]:

@@ -21,22 +21,20 @@ from psycopg import sql
 
 from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
-from sandbox.backends.postgres import MIGRATIONS, PgDatabase, open_store, outbox
+from sandbox.backends.postgres import MIGRATIONS, PgServer, open_store, outbox
 from sandbox.domain import patterns
 from sandbox.events.delivery import DeliverySettings
 from sandbox.events.safety import policy_for
 from tests.conftest import API, MINIMAL
-from tests.pg_support import database_exists, scratch_database
+from tests.pg_support import database_exists, pg_store, scratch_database
 
 SEED_COUNT = 25
 
 
 @pytest.fixture
 def store() -> Iterator[Any]:
-    with scratch_database() as url:
-        pg = PgDatabase(url)
+    with scratch_database() as url, pg_store(url) as pg:
         yield pg.table("customer")
-        pg.close()
 
 
 def test_a_failing_write_section_rolls_every_write_back(store: Any) -> None:
@@ -60,8 +58,9 @@ def pg_url() -> Iterator[str]:
 
 
 def test_migrations_apply_once_and_are_recorded(pg_url: str) -> None:
-    PgDatabase(pg_url).close()
-    PgDatabase(pg_url).close()
+    for _ in range(2):
+        with pg_store(pg_url):
+            pass
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT version FROM schema_migration ORDER BY version").fetchall()
     assert [row[0] for row in rows] == [version for version, _, _ in MIGRATIONS]
@@ -69,11 +68,11 @@ def test_migrations_apply_once_and_are_recorded(pg_url: str) -> None:
 
 def test_concurrent_starts_seed_once(pg_url: str, tmp_path: Path) -> None:
     def start(_: int) -> int:
-        db = open_store(pg_url, _seed_file())
+        server = PgServer(pg_url, pool_size=2)  # one each, as processes have
         try:
-            return db.table("customer").count()
+            return open_store(server, _seed_file()).table("customer").count()
         finally:
-            db.close()
+            server.close()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         counts = list(pool.map(start, range(4)))
@@ -177,6 +176,7 @@ def _seed_file() -> str:
 def _close(app: Any) -> None:
     app.extensions["sandbox.events"].close(timeout=1)
     app.extensions["sandbox.db"].close()
+    app.extensions["sandbox.backend"].close()
 
 
 # -- the outbox ---------------------------------------------------------------------------
@@ -185,19 +185,20 @@ def _close(app: Any) -> None:
 def test_the_outbox_is_bounded_per_subscription(pg_url: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outbox, "MAX_QUEUED", 5)
-    db = PgDatabase(pg_url)
-    # No such subscription: nothing is delivered, so everything stays queued.
-    dispatcher = outbox.OutboxDispatcher(db, DeliverySettings(), policy_for("127.0.0.1", None))
-    try:
-        for n in range(7):
-            dispatcher.enqueue("gone", "http://127.0.0.1:9/", {
-                "eventId": str(n), "eventType": "CustomerCreateEvent"})
-        assert dispatcher.pending() == 5
-        dropped = [e["eventId"] for e in dispatcher.journal.all() if e["outcome"] == "dropped"]
-        assert dropped == ["5", "6"]
-    finally:
-        dispatcher.close(timeout=1)
-        db.close()
+    with pg_store(pg_url) as db:
+        # No such subscription: nothing is delivered, so everything stays queued.
+        dispatcher = outbox.OutboxDispatcher(db, DeliverySettings(),
+                                             policy_for("127.0.0.1", None))
+        try:
+            for n in range(7):
+                dispatcher.enqueue("gone", "http://127.0.0.1:9/", {
+                    "eventId": str(n), "eventType": "CustomerCreateEvent"})
+            assert dispatcher.pending() == 5
+            dropped = [e["eventId"] for e in dispatcher.journal.all()
+                       if e["outcome"] == "dropped"]
+            assert dropped == ["5", "6"]
+        finally:
+            dispatcher.close(timeout=1)
 
 
 def test_a_failed_attempt_is_retried_before_the_next_event_goes(pg_url: str) -> None:

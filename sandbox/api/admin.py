@@ -30,15 +30,10 @@ def _pick_tenant(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # First the token: no answer may tell a stranger which tenants exist.
     tenancy.check_admin(settings())
     name = (values or {}).pop("tenant", None)
-    hosted = tenancy.registry()
-    if name is None:
-        if not hosted.open:
-            raise ApiError(404, f"This sandbox hosts tenants: use /admin/tenants/<name>"
-                           f"{request.path.removeprefix('/admin')}", reason="Name a tenant")
-        tenancy.serve(hosted.default)
-        return
-    found = hosted.get(name)
-    if found is None or not tenancy.serve(found):
+    if name is None and not tenancy.registry().open:
+        raise ApiError(404, f"This sandbox hosts tenants: use /admin/tenants/<name>"
+                       f"{request.path.removeprefix('/admin')}", reason="Name a tenant")
+    if tenancy.by_name(name) is None:
         raise ApiError(404, f"No tenant {name}", reason="Resource not found")
 
 

@@ -64,12 +64,12 @@ def viewer() -> Viewer | None:
         return None
     if session.operator:
         names = hosted.names()
-        chosen = hosted.get(request.args.get("tenant", "")) or (
-            hosted.get(names[0]) if names else None)
         # Counted in like an API request: deleting the tenant waits for this page.
-        return Viewer(chosen, True, names) if chosen and tenancy.serve(chosen) else None
-    tenant = hosted.get(session.tenant or "")
-    if tenant is None or not _holds(tenant, session.key_digest) or not tenancy.serve(tenant):
+        chosen = tenancy.by_name(request.args.get("tenant", "")) or (
+            tenancy.by_name(names[0]) if names else None)
+        return Viewer(chosen, True, names) if chosen else None
+    tenant = tenancy.by_name(session.tenant or "")
+    if tenant is None or not _holds(tenant, session.key_digest):
         sessions().end(ident)  # the tenant or the key is gone: so is the session
         return None
     return Viewer(tenant, False, [])

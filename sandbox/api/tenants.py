@@ -18,7 +18,7 @@ def _operator_only() -> None:
 
 @bp.get("/", strict_slashes=False)
 def list_tenants() -> Response:
-    return json_response([tenant.summary() for tenant in tenancy.registry().all()])
+    return json_response(tenancy.summaries())
 
 
 @bp.post("/", strict_slashes=False)

@@ -7,7 +7,9 @@ from typing import Protocol
 
 from sandbox.domain.customers import CustomerService
 from sandbox.events import Notifications
-from sandbox.hosting.tenants_file import ChangeStore
+from sandbox.events.delivery import DeliveryLog
+from sandbox.hosting.directory import TenantDirectory
+from sandbox.hosting.state import HostedState
 from sandbox.repository import Database
 
 
@@ -27,14 +29,21 @@ class Backend(Protocol):
         """Remove a deleted (and closed) tenant's store with everything in it."""
         ...
 
-    def install_events(self, db: Database, customers: CustomerService, *,
-                       hosted: bool) -> Notifications:
-        """The hub, deliverers and listener sink of one store, observing ``customers``."""
+    def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
+                       deliveries: DeliveryLog | None = None) -> Notifications:
+        """The hub, deliverers and listener sink of one store, observing ``customers``;
+        delivery attempts are recorded in ``deliveries`` (a tenant's, from
+        :meth:`hosted_state`; default: a log in memory)."""
         ...
 
-    def tenant_changes(self) -> ChangeStore | None:
-        """Where the admin API's tenant creations and deletions are kept (None: nowhere,
-        they last as long as the process)."""
+    def directory(self) -> TenantDirectory:
+        """The tenant directory: the admin API's tenant creations and deletions, kept
+        across restarts and shared by every process serving the same stores."""
+        ...
+
+    def hosted_state(self, tenant: str | None, generation: str = "") -> HostedState:
+        """The fault rules, request journal and delivery log of one tenant (``None``: the
+        open sandbox's), kept apart from its store; ``forget()`` removes them."""
         ...
 
     def close(self) -> None:

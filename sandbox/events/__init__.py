@@ -56,11 +56,13 @@ def delivery_settings(config: Config) -> DeliverySettings:
 
 
 def install(config: Config, subscriptions: Repository,
-            customers: CustomerService, budget: ThreadBudget | None = None) -> Notifications:
+            customers: CustomerService, budget: ThreadBudget | None = None,
+            deliveries: DeliveryLog | None = None) -> Notifications:
     """Build the notification parts and subscribe the hub to ``customers``; a hosted
-    tenant's dispatcher shares the server's ``budget`` of delivery threads."""
+    tenant's dispatcher shares the server's ``budget`` of delivery threads and records
+    its attempts in the ``deliveries`` log its backend keeps (default: in memory)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
-    journal = DeliveryLog()
+    journal = deliveries if deliveries is not None else DeliveryLog()
     dispatcher = Dispatcher(delivery_settings(config), policy, journal, budget=budget)
     hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)
     customers.observers.append(hub.observe)

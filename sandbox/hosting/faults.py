@@ -5,20 +5,27 @@ to the API root: ``/customer*``) and fires with a probability. Its action is
 ``status`` (an HTTP status with a TMF Error body), ``delay`` (fixed ``delayMs``
 or a random one in ``[min, max]``) or ``drop`` (the connection is closed
 without an answer). The first matching rule that fires wins.
+
+The rules live in the backend's :class:`RuleStore` (a JSON file beside a file
+store, a table every PostgreSQL process reads), so they outlive a restart and,
+on PostgreSQL, fire in every process that serves the tenant.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import random
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sandbox.errors import bad_request
+from sandbox.errors import ApiError, bad_request
+
+log = logging.getLogger("sandbox.hosting")
 
 ACTIONS = ("status", "delay", "drop")
 METHODS = ("*", "GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS")
@@ -131,42 +138,105 @@ def parse_prefer(values: list[str], max_delay_ms: int) -> Fault | None:
     return None
 
 
-class FaultRules:
-    """One tenant's rules, in order; thread-safe."""
+class RuleStore(Protocol):
+    """Where one tenant's rules are kept, in their JSON form and order (the backend's)."""
 
-    def __init__(self, max_rules: int = 50, max_delay_ms: int = 10_000,
-                 chance: random.Random | None = None) -> None:
+    def load(self) -> list[dict[str, Any]] | None:
+        """The kept rules, the same list object until they change; None: never kept."""
+        ...
+
+    def change(self, step: Callable[[list[dict[str, Any]] | None], list[dict[str, Any]]]
+               ) -> list[dict[str, Any]]:
+        """Replace the rules by ``step(kept)`` atomically; an exception changes nothing."""
+        ...
+
+
+class MemoryRules:
+    """Rules kept as long as the process runs."""
+
+    def __init__(self) -> None:
+        self._rules: list[dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> list[dict[str, Any]] | None:
+        return self._rules
+
+    def change(self, step: Callable[[list[dict[str, Any]] | None], list[dict[str, Any]]]
+               ) -> list[dict[str, Any]]:
+        with self._lock:
+            rules = list(step(self._rules))
+            self._keep(rules)
+            self._rules = rules
+            return rules
+
+    def _keep(self, rules: list[dict[str, Any]]) -> None:
+        """Where a subclass makes the new rules last (before anyone sees them)."""
+
+
+class FaultRules:
+    """One tenant's rules, in order, kept in a :class:`RuleStore`; thread-safe."""
+
+    def __init__(self, store: RuleStore | None = None, max_rules: int = 50,
+                 max_delay_ms: int = 10_000, chance: random.Random | None = None) -> None:
+        self.store = store or MemoryRules()
         self.max_rules = max_rules
         self.max_delay_ms = max_delay_ms
-        self._rules: list[Rule] = []
-        self._lock = threading.Lock()
         self._random = chance or random.Random()
+        #: The kept list last parsed and its rules: a request parses nothing.
+        self._parsed: tuple[object, list[Rule]] = (None, [])
+
+    def start_with(self, bodies: list[Any]) -> None:
+        """The rules of a ``--faults`` file: all checked, kept only if this tenant's rules
+        were never kept (a restart keeps what the admin API changed since)."""
+        rules = [parse_rule(body, self.max_delay_ms) for body in bodies]
+        if len(rules) > self.max_rules:
+            raise bad_request(f"A tenant holds at most {self.max_rules} fault rules",
+                              reason="Too many rules")
+        if rules and self.store.load() is None:
+            self.store.change(lambda kept: [r.to_json() for r in rules] if kept is None
+                              else kept)
 
     def add(self, body: Any) -> Rule:
         rule = parse_rule(body, self.max_delay_ms)
-        with self._lock:
-            if len(self._rules) >= self.max_rules:
+
+        def step(kept: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            kept = kept or []
+            if len(kept) >= self.max_rules:
                 raise bad_request(f"A tenant holds at most {self.max_rules} fault rules",
                                   reason="Too many rules")
-            if any(r.id == rule.id for r in self._rules):
+            if any(r.get("id") == rule.id for r in kept):
                 raise bad_request(f"A rule with id {rule.id} exists", reason="Invalid rule")
-            self._rules.append(rule)
+            return [*kept, rule.to_json()]
+
+        self.store.change(step)
         return rule
 
     def remove(self, ident: str) -> bool:
-        with self._lock:
-            kept = [r for r in self._rules if r.id != ident]
-            found = len(kept) != len(self._rules)
-            self._rules = kept
-        return found
+        found: list[bool] = []
+
+        def step(kept: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+            left = [r for r in kept or [] if r.get("id") != ident]
+            found.append(len(left) != len(kept or []))
+            return left
+
+        self.store.change(step)
+        return found[-1]
 
     def clear(self) -> None:
-        with self._lock:
-            self._rules = []
+        self.store.change(lambda kept: [])
 
     def all(self) -> list[Rule]:
-        with self._lock:
-            return list(self._rules)
+        kept = self.store.load()
+        seen, rules = self._parsed
+        if kept is not seen:
+            rules = []
+            for body in kept or []:
+                try:
+                    rules.append(parse_rule(body, self.max_delay_ms))
+                except ApiError as exc:  # kept under laxer limits than this start's
+                    log.warning("fault rule %s not applied: %s", body.get("id"), exc.message)
+            self._parsed = (kept, rules)
+        return list(rules)
 
     def pick(self, method: str, path: str) -> Fault | None:
         """The fault for this request, if a rule applies and its chance comes up."""

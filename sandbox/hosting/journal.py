@@ -3,7 +3,9 @@
 Each entry holds the method, URL, headers (credentials masked), the request
 body up to a cap, the status, the response body up to a cap, the latency and
 the injected fault if any. The journal keeps ``size`` entries, oldest dropped
-first, so its memory is bounded by ``size`` times the caps.
+first, so its memory is bounded by ``size`` times the caps. The entries live in
+the backend's :class:`JournalStore`: in memory beside a file store, in a table
+every process sharing a PostgreSQL database writes and reads.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.errors import bad_request
 from sandbox.hosting.secrets import masked_headers, masked_url
@@ -75,14 +77,48 @@ def matches(entry: Mapping[str, Any], query: Query) -> bool:
     return not (query.since and datetime.fromisoformat(entry["time"]) < query.since)
 
 
+class JournalStore(Protocol):
+    """Where one tenant's journal entries are kept, oldest first, bounded (the backend's)."""
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Keep ``entry``; must not wait for storage (a request is being answered)."""
+        ...
+
+    def all(self) -> list[dict[str, Any]]:
+        """The kept entries, oldest first, including every one this process added."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+class MemoryJournal:
+    """The last ``size`` entries in memory."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(entry) for entry in self._entries]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 class RequestJournal:
     """The last ``size`` requests of one tenant, newest last; thread-safe."""
 
-    def __init__(self, size: int = 200, body_cap: int = 4096) -> None:
+    def __init__(self, size: int = 200, body_cap: int = 4096,
+                 store: JournalStore | None = None) -> None:
         self.size = size
         self.body_cap = body_cap
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
-        self._lock = threading.Lock()
+        self.store = store or MemoryJournal(size)
 
     def record(self, *, method: str, url: str, path: str, headers: Iterable[tuple[str, str]],
                body: bytes, status: int, response: bytes, latency_ms: float,
@@ -100,15 +136,11 @@ class RequestJournal:
             "latencyMs": round(latency_ms, 1),
             "fault": fault,
         }
-        with self._lock:
-            self._entries.append(entry)
+        self.store.add(entry)
         return entry
 
     def entries(self, query: Query = Query()) -> list[dict[str, Any]]:
-        with self._lock:
-            found = list(self._entries)
-        return [dict(entry) for entry in found if matches(entry, query)]
+        return [entry for entry in self.store.all() if matches(entry, query)]
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self.store.clear()

@@ -93,11 +93,6 @@ class Tenant:
         self.notifications.received.clear()
         self.journal.clear()
 
-    def erase(self) -> None:
-        """Empty, and forget the seeding: a tenant made again under this name starts afresh."""
-        self.empty()
-        self.db.table("meta").delete("seeded")
-
     def reset(self) -> int:
         """Back to the seed customers (none when the tenant is unseeded); returns their count."""
         seed = read_seed(self.seed_file) if self.seed_file and self.spec.seed else []

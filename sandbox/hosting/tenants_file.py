@@ -2,23 +2,21 @@
 
 JSON: ``{"tenants": [{"name": "acme", "keys": ["k1"], "seed": true}]}`` (a bare
 list works too); TOML: ``[[tenants]]`` tables with the same fields. The tenants
-the admin API creates or deletes are kept apart (a :class:`ChangeStore`: a
-file beside TinyDB stores, a table in PostgreSQL), keys as sha256 digests, so
-a restart serves them too and the operator's file is never rewritten.
+the admin API creates or deletes are kept apart, by the backend's tenant
+directory (:mod:`sandbox.hosting.directory`), keys as sha256 digests, so a
+restart serves them too and the operator's file is never rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,13 +37,17 @@ class TenantsFileError(ValueError):
 
 @dataclass(frozen=True)
 class TenantSpec:
-    """One tenant as defined: its name, the keys that select it, whether it is seeded."""
+    """One tenant as defined: its name, the keys that select it, whether it is seeded,
+    and its generation (which of the tenants ever made under this name it is)."""
 
     name: str
     keys: tuple[str, ...] = ()
     seed: bool = True
     #: sha256 digests of keys kept only as digests (the admin API's tenants).
     hashed: tuple[str, ...] = ()
+    #: "" for the tenants file's tenants (and those an older version created); a new
+    #: random id each time the admin API creates the name, so its stores are new too.
+    generation: str = ""
 
     @cached_property
     def digests(self) -> tuple[str, ...]:
@@ -54,15 +56,13 @@ class TenantSpec:
 
     def kept(self) -> TenantSpec:
         """This tenant with its keys as digests only: the form that is stored."""
-        return TenantSpec(self.name, (), self.seed, self.digests)
+        return TenantSpec(self.name, (), self.seed, self.digests, self.generation)
 
 
 def key_digest(key: str) -> str:
     """sha256 of a key: keys are random high-entropy tokens, so no salt or stretching."""
     return hashlib.sha256(key.encode()).hexdigest()
 
-
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_name(name: Any) -> str:
@@ -120,109 +120,3 @@ def read_specs(path: str | Path, max_tenants: int) -> list[TenantSpec]:
     except (OSError, ValueError) as exc:
         raise TenantsFileError(f"cannot read tenants file {path}: {exc}") from None
     return parse_specs(data, max_tenants)
-
-
-def changes_from_json(data: Any) -> tuple[list[TenantSpec], set[str]]:
-    """The admin API's creations (keys as digests; old clear ``keys`` are hashed) and deletions."""
-    if not isinstance(data, dict):
-        raise TenantsFileError("the kept tenant changes must be a JSON object")
-    created = []
-    for item in data.get("created", []):
-        if isinstance(item, dict) and "keyHashes" in item:
-            digests = item["keyHashes"]
-            if (not isinstance(digests, list) or not 1 <= len(digests) <= MAX_KEYS
-                    or not all(isinstance(d, str) and _DIGEST.match(d) for d in digests)):
-                raise TenantsFileError(f"tenant {item.get('name')!r}: keyHashes must be "
-                                       f"1 to {MAX_KEYS} sha256 hex digests")
-            spec = parse_spec({"name": item.get("name"), "keys": ["x" * MIN_KEY_LENGTH],
-                               "seed": item.get("seed", True)})
-            created.append(TenantSpec(spec.name, (), spec.seed, tuple(digests)))
-        else:
-            created.append(parse_spec(item).kept())
-    return created, {check_name(name) for name in data.get("deleted", [])}
-
-
-def changes_to_json(created: list[TenantSpec], deleted: set[str]) -> dict[str, Any]:
-    """The stored form: never a clear key, only its digest."""
-    return {"created": [{"name": s.name, "keyHashes": list(s.digests), "seed": s.seed}
-                        for s in created], "deleted": sorted(deleted)}
-
-
-Changes = tuple[list[TenantSpec], set[str]]
-
-
-class KeptDocument(Protocol):
-    """One JSON document a backend keeps, changed atomically (read, change, write)."""
-
-    def read(self) -> Any: ...
-
-    def update(self, change: Callable[[Any], Any]) -> Any: ...
-
-    def close(self) -> None: ...
-
-
-class JsonFile:
-    """A :class:`KeptDocument` in a file beside the TinyDB stores (one process owns them)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self) -> Any:
-        if not self.path.exists():
-            return None
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TenantsFileError(f"cannot read {self.path}: {exc}") from None
-
-    def update(self, change: Callable[[Any], Any]) -> Any:
-        data = change(self.read())
-        # Atomically (temp file + rename): a crash leaves the old file or the new one.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
-        return data
-
-    def close(self) -> None:
-        pass
-
-
-class ChangeStore:
-    """The admin API's tenant creations and deletions, kept in a :class:`KeptDocument`."""
-
-    def __init__(self, document: KeptDocument) -> None:
-        self.document = document
-
-    def read(self) -> Changes:
-        return self._parse(self.document.read())
-
-    def update(self, change: Callable[[list[TenantSpec], set[str]], Changes]) -> Changes:
-        """Apply ``change`` to the kept changes atomically; returns the new ones."""
-        done: list[Changes] = []
-
-        def step(data: Any) -> Any:
-            done.append(change(*self._parse(data)))
-            return changes_to_json(*done[-1])
-
-        self.document.update(step)
-        return done[-1]
-
-    def close(self) -> None:
-        self.document.close()
-
-    def _parse(self, data: Any) -> Changes:
-        if data is None:
-            return [], set()
-        try:
-            return changes_from_json(data)
-        except (ValueError, AttributeError) as exc:
-            raise TenantsFileError(f"the kept tenant changes are invalid: {exc}") from None
-
-
-def merged(specs: list[TenantSpec], created: list[TenantSpec],
-           deleted: set[str]) -> list[TenantSpec]:
-    """The file's tenants less those deleted, plus those created (a file name wins)."""
-    kept = [spec for spec in specs if spec.name not in deleted]
-    names = {spec.name for spec in kept}
-    return kept + [spec for spec in created if spec.name not in names]

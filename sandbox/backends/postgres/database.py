@@ -1,18 +1,24 @@
-"""The PostgreSQL store: a connection pool, per-thread write sections, one repository per table.
+"""A PostgreSQL store: one schema, reached through the process's pool; per-thread write sections.
 
 Several sandbox processes may share one database, so nothing that must hold
-across processes lives in memory. ``lock`` is a re-entrant *write section*:
-the outermost ``with repo.lock:`` takes a pooled connection for the calling
-thread and opens a transaction; every repository call of that thread inside
-it (the customer write and the events the hub queues for it, see
-:mod:`sandbox.backends.postgres.outbox`) runs in that transaction, committed when the
-section ends and rolled back when it raises. Outside a section each call is a
-transaction of its own.
+across processes lives in memory. A store has no connections of its own: the
+process's :class:`~sandbox.backends.postgres.server.PgServer` pool serves every
+store, and each transaction starts by naming its store's schema
+(``set_config('search_path', ..., true)``, local to the transaction).
+
+``lock`` is a re-entrant *write section*: the outermost ``with repo.lock:``
+takes a pooled connection for the calling thread and opens a transaction;
+every repository call of that thread inside it (the customer write and the
+events the hub queues for it, see :mod:`sandbox.backends.postgres.outbox`)
+runs in that transaction, committed when the section ends and rolled back
+when it raises. Outside a section each call is a transaction of its own.
 
 Every table of the sandbox (``customer``, ``hub``, ``meta``) is a collection
 of the ``document`` table: JSONB documents keyed by ``(collection, id)`` with
 their typed facts (:mod:`sandbox.backends.postgres.facts`), which ``search`` queries
-in SQL (:mod:`sandbox.backends.postgres.sql_query`).
+in SQL (:mod:`sandbox.backends.postgres.sql_query`). A store whose schema was
+dropped (a tenant deleted by another process) raises
+:class:`~sandbox.repository.StoreGone`.
 """
 
 from __future__ import annotations
@@ -20,25 +26,32 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sandbox.backends.postgres.facts import facts_of
-from sandbox.backends.postgres.migrations import SEED_LOCK, migrate
+from sandbox.backends.postgres.migrations import (
+    PUBLIC,
+    SEED_LOCK,
+    Connection,
+    migrate,
+    search_path,
+)
+from sandbox.backends.postgres.server import DatabaseUnavailable, PgServer, safe_url
 from sandbox.backends.postgres.sql_query import translate
 from sandbox.domain import patterns
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
-from sandbox.repository import Document, SearchResult
+from sandbox.repository import Document, SearchResult, StoreGone
 
-Connection = psycopg.Connection[tuple[Any, ...]]
+#: What PostgreSQL answers about a store whose schema is gone.
+GONE = (errors.UndefinedTable, errors.InvalidSchemaName)
 
 
 def regex_timeout_ms() -> int:
@@ -52,19 +65,31 @@ def regex_timeout_ms() -> int:
     return max(1, round(patterns.limits().budget_seconds * 1000))
 
 
-class DatabaseUnavailable(OSError):
-    """The PostgreSQL server cannot be reached or refused the connection."""
+def gone(schema: str, exc: BaseException) -> StoreGone:
+    return StoreGone(f"the store {schema} no longer exists ({type(exc).__name__})")
 
 
-def is_postgres_url(text: str) -> bool:
-    return text.startswith(("postgresql://", "postgres://"))
+@contextmanager
+def store_transaction(server: PgServer, schema: str, *,
+                      snapshot: bool = False) -> Iterator[Connection]:
+    """A transaction of its own on a pooled connection, in ``schema``; ``snapshot``: read
+    only, one snapshot for every statement (REPEATABLE READ)."""
+    try:
+        with server.connection() as conn, conn.transaction():
+            if snapshot:  # must come before any query of the transaction
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute("SELECT set_config('search_path', %s, true)", (search_path(schema),))
+            yield conn
+    except GONE as exc:
+        raise gone(schema, exc) from exc
 
 
 class WriteSection:
     """Re-entrant per thread; the outermost exit commits (or rolls back)."""
 
-    def __init__(self, pool: ConnectionPool[Connection]) -> None:
-        self._pool = pool
+    def __init__(self, server: PgServer, schema: str) -> None:
+        self._server = server
+        self._schema = schema
         self._local = threading.local()
 
     @property
@@ -78,69 +103,57 @@ class WriteSection:
         return conn
 
     def __enter__(self) -> Connection:
-        conn = self.connection
-        if conn is None:
-            conn = self._pool.getconn()
-            self._local.conn, self._local.depth = conn, 0
-        self._local.depth += 1
-        return conn
+        if not self.depth:
+            stack = ExitStack()
+            conn = stack.enter_context(store_transaction(self._server, self._schema))
+            self._local.stack, self._local.conn = stack, conn
+        self._local.depth = self.depth + 1
+        return self._local.conn  # type: ignore[no-any-return]
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._local.depth -= 1
         if self._local.depth:
+            if isinstance(exc, GONE):  # inner code sees the same error the outermost gives
+                raise gone(self._schema, exc) from exc
             return
-        conn = self._local.conn
-        self._local.conn = None
-        try:
-            if kind is None:
-                conn.commit()
-            else:
-                conn.rollback()
-        finally:
-            self._pool.putconn(conn)
+        stack: ExitStack = self._local.stack
+        self._local.stack = self._local.conn = None
+        stack.__exit__(kind, exc, tb)
 
 
 class PgDatabase:
-    """One PostgreSQL database as the sandbox's store (see the module docstring)."""
+    """One store (a schema of the database) as the sandbox's store (see the module
+    docstring); creating it makes the schema and its tables, if missing."""
 
-    def __init__(self, url: str, *, schema: str | None = None, max_connections: int = 12,
-                 timeout: float = 10.0) -> None:
-        self.url = url
-        #: Connection options: a ``schema`` keeps several stores apart in one database.
-        self.options: dict[str, str] = {"application_name": "tmf629-sandbox"}
-        try:  # one direct attempt first: a clear error at once instead of pool retries
-            with psycopg.connect(url, connect_timeout=int(timeout), autocommit=True) as conn:
-                if schema is not None:
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        sql.Identifier(schema)))
-                    self.options["options"] = f"-c search_path={schema}"
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
-                                      f"{str(exc).strip()}") from None
-        self.pool: ConnectionPool[Connection] = ConnectionPool(
-            url, min_size=1, max_size=max_connections, timeout=timeout, open=False,
-            kwargs=dict(self.options))
+    def __init__(self, server: PgServer, schema: str = PUBLIC) -> None:
+        self.server = server
+        self.schema = schema
+        self.url = server.url
         try:
-            self.pool.open(wait=True, timeout=timeout)
-        except PoolTimeout as exc:
-            self.pool.close()
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
-                                      f"{exc}") from None
-        self.section = WriteSection(self.pool)
-        try:
-            with self.section as conn:
-                migrate(conn)
+            with server.connection() as conn:
+                migrate(conn, schema)
         except psycopg.Error as exc:  # e.g. a user without CREATE rights on the database
-            self.pool.close()
-            raise DatabaseUnavailable(f"cannot prepare the schema in {_safe(url)}: "
-                                      f"{str(exc).strip()}") from None
+            raise DatabaseUnavailable(f"cannot prepare the schema {schema} in "
+                                      f"{safe_url(server.url)}: {str(exc).strip()}") from None
+        self.section = WriteSection(server, schema)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """The thread's section transaction if any, else a short one of its own."""
         with self.section as conn:
             yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """The thread's section transaction if any, else a read-only one that sees one
+        snapshot of the store in all its statements."""
+        if self.section.depth:
+            with self.section as conn:
+                yield conn
+        else:
+            with store_transaction(self.server, self.schema, snapshot=True) as conn:
+                yield conn
 
     def table(self, name: str) -> PgRepository:
         return PgRepository(self, name)
@@ -153,16 +166,7 @@ class PgDatabase:
             yield conn
 
     def close(self) -> None:
-        self.pool.close()
-
-
-def _safe(url: str) -> str:
-    """``url`` without a password, for messages."""
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        user, _, host = rest.rpartition("@")
-        rest = f"{user.split(':')[0]}@{host}"
-    return f"{scheme}://{rest}"
+        """Nothing to release: the connections are the server's (closed with it)."""
 
 
 class PgRepository:
@@ -247,9 +251,7 @@ class PgRepository:
                        "OFFSET %s LIMIT %s").format(
             joins=sql.SQL(" ").join(plan.joins), where=where,
             order=sql.SQL(", ").join(plan.order))
-        with _regex_errors(filters), self._db.transaction() as conn:
-            if self._db.section.depth == 1:  # a transaction of its own: one snapshot for both
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with _regex_errors(filters), self._db.snapshot() as conn:
             if plan.has_regex:
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     regex_timeout_ms()))

@@ -1,26 +1,49 @@
 """The PostgreSQL schema as numbered migrations, applied once each, at start or on demand.
 
-``migrate`` takes a transaction-scoped advisory lock, so processes starting
-together apply each migration exactly once: the others wait, then find it
-recorded in ``schema_migration``. Each migration runs in the transaction that
-records it; a failure leaves the schema as it was. Never edit a published
-migration: add the next one.
+Two lists: :data:`MIGRATIONS` builds one *store* (the ``document`` table and
+the outbox) in the store's schema, recorded in that schema's
+``schema_migration``; :data:`SHARED_MIGRATIONS` builds what every store and
+process of a database shares, in ``public``, recorded in
+``public.shared_migration`` and applied once when a process starts
+(:class:`~sandbox.backends.postgres.server.PgServer`).
+
+Each list is applied under a transaction-scoped advisory lock, so processes
+starting together apply each migration exactly once: the others wait, then
+find it recorded. Each migration runs in the transaction that records it; a
+failure leaves the schema as it was. Never edit a published migration: add
+the next one.
 """
 
 from __future__ import annotations
 
-import psycopg
+from collections.abc import Sequence
+from typing import Any
 
-#: Advisory lock keys (arbitrary, fixed): migrations, seeding, registering subscriptions.
+import psycopg
+from psycopg import sql
+
+#: Advisory lock keys (arbitrary, fixed): creating and migrating stores, seeding,
+#: registering subscriptions, the tenant directory, the shared migrations, fault rules;
+#: LOG_LOCK is the class of the two-key locks of the hosted logs (one per log).
 MIGRATION_LOCK = 6290001
 SEED_LOCK = 6290002
 HUB_LOCK = 6290003
-KEPT_LOCK = 6290004
+DIRECTORY_LOCK = 6290004
+SHARED_MIGRATION_LOCK = 6290005
+RULES_LOCK = 6290010
+LOG_LOCK = 629011
+#: The schema of the open sandbox's store and of everything the stores share.
+PUBLIC = "public"
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+Migration = tuple[int, str, str]
+#: A connection of this package (rows as tuples); every module names it so.
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: The store migrations: (version, description, SQL run in the store's schema).
+MIGRATIONS: list[Migration] = [
     (1, "documents with typed facts; the event outbox", """
         CREATE TABLE document (
             collection text NOT NULL,
@@ -68,28 +91,120 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 ]
 
 
-def applied(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
-    exists = conn.execute("SELECT to_regclass('schema_migration') IS NOT NULL").fetchone()
+#: Migrations of the ``public`` schema every process and store of a database shares
+#: (version, description, SQL); tables here are named with their schema, ``public.x``.
+SHARED_MIGRATIONS: list[Migration] = [
+    (1, "hosted state: the tenant directory, fault rules, request journals, delivery logs", """
+        -- Tenants the admin API created; a new generation each time a name is created.
+        CREATE TABLE public.hosted_tenant (
+            name text PRIMARY KEY,
+            generation text NOT NULL,
+            key_digests text[] NOT NULL,
+            seed boolean NOT NULL,
+            seq bigserial NOT NULL
+        );
+        -- The tenants file's tenants the admin API deleted.
+        CREATE TABLE public.hosted_tenant_removed (name text PRIMARY KEY);
+        -- One row, counting the directory's changes: the cheap check behind the NOTIFY.
+        CREATE TABLE public.hosted_directory (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            version bigint NOT NULL
+        );
+        INSERT INTO public.hosted_directory (version) VALUES (0);
+        -- Each tenant's fault rules in order (tenant '' is the open sandbox).
+        CREATE TABLE public.hosted_fault_rules (
+            tenant text NOT NULL,
+            generation text NOT NULL,
+            rules jsonb NOT NULL,
+            version bigint NOT NULL DEFAULT 1,
+            PRIMARY KEY (tenant, generation)
+        );
+        -- Request journals (kind 'journal') and delivery logs ('delivery'), trimmed per tenant.
+        CREATE TABLE public.hosted_log (
+            kind text NOT NULL,
+            tenant text NOT NULL,
+            generation text NOT NULL,
+            seq bigserial NOT NULL,
+            entry jsonb NOT NULL,
+            PRIMARY KEY (kind, tenant, generation, seq)
+        );
+        -- What an earlier version kept as the document 'hosted-tenants' (clear keys hashed).
+        DO $$
+        BEGIN
+            IF to_regclass('public.document') IS NOT NULL THEN
+                INSERT INTO public.hosted_tenant (name, generation, key_digests, seed)
+                SELECT c->>'name', '',
+                       CASE WHEN c ? 'keyHashes'
+                            THEN ARRAY(SELECT jsonb_array_elements_text(c->'keyHashes'))
+                            ELSE ARRAY(SELECT encode(sha256(convert_to(k, 'UTF8')), 'hex')
+                                       FROM jsonb_array_elements_text(c->'keys') k) END,
+                       coalesce((c->>'seed')::boolean, true)
+                FROM public.document d, jsonb_array_elements(d.doc->'data'->'created') c
+                WHERE d.collection = 'kept' AND d.id = 'hosted-tenants'
+                ON CONFLICT (name) DO NOTHING;
+                INSERT INTO public.hosted_tenant_removed (name)
+                SELECT jsonb_array_elements_text(d.doc->'data'->'deleted')
+                FROM public.document d WHERE d.collection = 'kept' AND d.id = 'hosted-tenants'
+                ON CONFLICT (name) DO NOTHING;
+            END IF;
+        END $$;
+    """),
+]
+
+
+def applied(conn: Connection, table: str = "schema_migration",
+            schema: str | None = None) -> list[int]:
+    """The versions recorded in ``schema.table`` (``schema``: the search path's first)."""
+    name = sql.Identifier(table) if schema is None else sql.Identifier(schema, table)
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                          (name.as_string(conn),)).fetchone()
     if not exists or not exists[0]:
         return []
-    return [int(str(row[0])) for row in
-            conn.execute("SELECT version FROM schema_migration ORDER BY version")]
+    return [int(str(row[0])) for row in conn.execute(
+        sql.SQL("SELECT version FROM {} ORDER BY version").format(name))]
 
 
-def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
-    """Apply the migrations ``conn``'s database lacks; returns the versions applied now."""
-    done: list[int] = []
+def migrate(conn: Connection, schema: str = PUBLIC,
+            migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Create the store ``schema`` if it is missing and apply the store migrations it lacks;
+    returns the versions applied now. Any number of processes may create the same or
+    different stores at once: one lock orders them, so none meets a half-made schema."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migration ("
-                     "version integer PRIMARY KEY, description text NOT NULL, "
-                     "applied timestamptz NOT NULL DEFAULT now())")
-        have = set(applied(conn))
-        for version, description, statements in MIGRATIONS:
-            if version in have:
-                continue
-            conn.execute(statements.encode())
-            conn.execute("INSERT INTO schema_migration (version, description) VALUES (%s, %s)",
-                         (version, description))
-            done.append(version)
+        if schema != PUBLIC:  # public exists, and CREATE SCHEMA needs a right it may lack
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(schema)))
+        conn.execute("SELECT set_config('search_path', %s, true)", (search_path(schema),))
+        return _apply(conn, "schema_migration", migrations)
+
+
+def migrate_shared(conn: Connection,
+                   migrations: Sequence[Migration] = SHARED_MIGRATIONS) -> list[int]:
+    """Apply the shared migrations the database lacks; returns the versions applied now."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SHARED_MIGRATION_LOCK,))
+        conn.execute("SELECT set_config('search_path', %s, true)", (search_path(PUBLIC),))
+        return _apply(conn, "shared_migration", migrations)
+
+
+def search_path(schema: str) -> str:
+    """``schema`` as a ``search_path`` value (quoted: any name is one schema)."""
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def _apply(conn: Connection, table: str, migrations: Sequence[Migration]) -> list[int]:
+    """Inside the caller's locked transaction: record table, then each missing migration."""
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ("
+                         "version integer PRIMARY KEY, description text NOT NULL, "
+                         "applied timestamptz NOT NULL DEFAULT now())").format(
+        sql.Identifier(table)))
+    have = set(applied(conn, table))
+    done: list[int] = []
+    for version, description, statements in migrations:
+        if version in have:
+            continue
+        conn.execute(statements.encode())
+        conn.execute(sql.SQL("INSERT INTO {} (version, description) VALUES (%s, %s)").format(
+            sql.Identifier(table)), (version, description))
+        done.append(version)
     return done

@@ -13,7 +13,9 @@ order holds per subscription. The row is deleted in the transaction that
 records the outcome; a deliverer killed mid-attempt (``kill -9``) releases its
 lock with its connection and another deliverer sends the event again, with the
 same ``eventId`` (at least once). ``NOTIFY`` wakes the deliverers of every
-process; a short poll is the backstop (and times retries).
+process (through the process's one listening connection,
+:meth:`~sandbox.backends.postgres.server.PgServer.listen`); a short poll is the
+backstop (and times retries).
 The listener sink is :class:`~sandbox.backends.postgres.sink.PgReceivedEvents`.
 
 :class:`PgHub` reads subscriptions from the database on every change, so a
@@ -31,9 +33,11 @@ from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.migrations import HUB_LOCK
+from sandbox.backends.postgres.server import notify
 from sandbox.backends.postgres.sink import PgReceivedEvents
 from sandbox.config import Config
 from sandbox.domain.customers import Change, CustomerService
+from sandbox.errors import ApiError
 from sandbox.events import Notifications, delivery_settings
 from sandbox.events.delivery import (
     MAX_QUEUED,
@@ -46,7 +50,7 @@ from sandbox.events.delivery import (
 from sandbox.events.hub import Hub
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
-from sandbox.repository import Document
+from sandbox.repository import Document, StoreGone
 
 log = logging.getLogger("sandbox.delivery")
 CHANNEL = "tmf629_outbox"
@@ -83,10 +87,9 @@ class OutboxDispatcher(Dispatcher):
         self._outbox_threads = [
             threading.Thread(target=self._drain_outbox, name=f"outbox-{n}", daemon=True)
             for n in range(settings.workers if workers is None else workers)]
-        self._outbox_threads.append(
-            threading.Thread(target=self._listen_outbox, name="outbox-listen", daemon=True))
         for worker in self._outbox_threads:
             worker.start()
+        db.server.listen(CHANNEL, self._wake_outbox)
 
     def enqueue(self, subscription_id: str, callback: str, event: Document) -> None:
         """Queue ``event`` in the caller's write section (committed with its cause)."""
@@ -103,7 +106,7 @@ class OutboxDispatcher(Dispatcher):
                 return
             conn.execute("INSERT INTO outbox (subscription_id, url, event) VALUES (%s, %s, %s)",
                          (subscription_id, url, Jsonb(event)))
-            conn.execute(f"NOTIFY {CHANNEL}")
+            notify(conn, CHANNEL)
 
     def cancel(self, subscription_id: str) -> None:
         """Drop the subscription's queue, waiting for an attempt in flight in any process.
@@ -121,6 +124,7 @@ class OutboxDispatcher(Dispatcher):
         return int(row[0]) if row else 0
 
     def close(self, timeout: float = 5.0) -> None:
+        self._db.server.unlisten(CHANNEL, self._wake_outbox)
         self._outbox_stop.set()
         with self._outbox_wake:
             self._outbox_wake.notify_all()
@@ -130,26 +134,19 @@ class OutboxDispatcher(Dispatcher):
 
     # -- deliverers ---------------------------------------------------------
 
-    def _listen_outbox(self) -> None:
-        """Turn NOTIFYs from any process into a wake-up of this process's deliverers."""
-        while not self._outbox_stop.is_set():
-            try:
-                with psycopg.connect(self._db.url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    while not self._outbox_stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            with self._outbox_wake:
-                                self._outbox_wake.notify_all()
-            except psycopg.Error as exc:  # the poll still delivers; try again shortly
-                log.warning("outbox listener: %s", exc)
-                self._outbox_stop.wait(1.0)
+    def _wake_outbox(self, payload: str | None) -> None:
+        """A NOTIFY from any process (or a resync) wakes this process's deliverers."""
+        with self._outbox_wake:
+            self._outbox_wake.notify_all()
 
     def _drain_outbox(self) -> None:
         with pinned_session(self.policy, self._resolver) as session:
             while not self._outbox_stop.is_set():
                 try:
                     busy = self._deliver_head(session)
-                except psycopg.Error as exc:
+                except StoreGone:  # the tenant was deleted by another process: for good
+                    return
+                except (psycopg.Error, ApiError) as exc:  # ApiError: the pool was busy
                     log.warning("outbox: %s", exc)
                     busy = False
                 if not busy:
@@ -160,7 +157,7 @@ class OutboxDispatcher(Dispatcher):
         """Claim one due head, attempt it, record the outcome; False when none is due."""
         if self._outbox_stop.is_set():
             return False
-        with self._db.pool.connection() as conn:
+        with self._db.transaction() as conn:
             row = conn.execute(CLAIM).fetchone()
             if row is None:
                 return False
@@ -214,11 +211,13 @@ class PgHub(Hub):
 
 
 def install_events(config: Config, db: PgDatabase, customers: CustomerService,
-                   workers: int | None = None) -> Notifications:
+                   workers: int | None = None, *,
+                   deliveries: DeliveryLog | None = None) -> Notifications:
     """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart);
-    ``workers`` deliverer threads (default ``--delivery-workers``)."""
+    ``workers`` deliverer threads (default ``--delivery-workers``), attempts recorded in
+    ``deliveries`` (the tenant's shared log; default: in memory)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
-    journal = DeliveryLog()
+    journal = deliveries if deliveries is not None else DeliveryLog()
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal,
                                   workers=workers)
     hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)

@@ -203,12 +203,17 @@ def _chunks(tables: FrozenTables) -> Iterable[bytes]:
 
 def write_snapshot(path: Path, tables: FrozenTables) -> None:
     """Replace the snapshot at ``path`` with ``tables``: (name, [(doc_id, JSON bytes)])."""
+    write_atomically(path, _chunks(tables))
+
+
+def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    """Replace the file at ``path`` by ``chunks``: a crash leaves the old file or the new."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        # mkstemp creates 0600; keep the mode the store file already had.
+        # mkstemp creates 0600; keep the mode the file already had.
         os.chmod(tmp, _mode(path))
         with os.fdopen(fd, "wb") as handle:
-            for data in _chunks(tables):
+            for data in chunks:
                 handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
