@@ -63,8 +63,13 @@ class Faults:
     html_everywhere: bool = False
     no_collection: bool = False
     # -- TMF630, checked by the strict profile's X1 folder --
-    #: The status of a page that is a part of the matching set (200: as if it were all).
+    #: The status of a page that is a part of the matching set (200: as if it were all;
+    #: 500: what a validating proxy that knows only the swagger's 200 makes of a 206).
     partial_status: int = 206
+    #: The status of a page that holds the whole matching set (206: as if it were a part).
+    complete_status: int = 200
+    #: True: limit is ignored (every matching customer comes back).
+    ignore_limit: bool = False
     #: "no-query": the Link URLs lose the filters; "none": no Link header.
     link: Literal["full", "no-query", "none"] = "full"
     #: When X-Total-Count and X-Result-Count are sent; "result-is-total": both are the total.
@@ -189,6 +194,8 @@ class StandIn:
             offset, limit = int(args.get("offset", 0)), int(args.get("limit", len(items)))
         except ValueError:
             return _json(start_response, 400, _error(400, "offset and limit are integers"))
+        if self.faults.ignore_limit:
+            limit = len(items)
         page = items[offset:offset + limit]
         counts = self.faults.count_headers
         headers = []
@@ -196,9 +203,15 @@ class StandIn:
             headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(len(page)))]
         elif counts == "result-is-total":
             headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(total))]
-        status = 200
+        status = self.faults.complete_status
         if offset < len(items) and len(page) < len(items):
             status = self.faults.partial_status
+            if status == 500:
+                problem = {"type": "https://stoplight.io/prism/errors#VIOLATIONS",
+                           "title": "Request/Response not valid", "status": 500,
+                           "detail": "Your request/response is not valid: 206 not documented"}
+                return _send(start_response, 500, json.dumps(problem).encode(),
+                             "application/problem+json")
             if self.faults.link != "none":
                 kept = query if self.faults.link == "full" else []
                 link = tmf630.link_header(base + "customer", kept, offset, limit, total)
