@@ -51,6 +51,10 @@ class Faults:
 
     seed: int = 25
     create_status: int = 201
+    #: Creates after this many are refused with a 500 TMF Error, nothing stored.
+    accept_creates: int | None = None
+    #: The API root hrefs name instead of the stand-in's own (another host's).
+    href_root: str | None = None
     drop_type: bool = False
     href: Literal["resource", "collection", "number"] = "resource"
     ignore_filters: bool = False
@@ -113,6 +117,7 @@ class StandIn:
 
     def _represent(self, base: str, stored: dict[str, Any]) -> dict[str, Any]:
         body = dict(stored)
+        base = self.faults.href_root or base
         if self.faults.href == "collection":
             body["href"] = base + "customer"
         elif self.faults.href == "number":
@@ -164,6 +169,9 @@ class StandIn:
                 return _send(start_response, 500, b"<html><body>Oops</body></html>",
                              "text/html")
             return _json(start_response, 400, _error(400, "name is required, a string"))
+        limit = self.faults.accept_creates
+        if limit is not None and self.created >= limit:
+            return _json(start_response, 500, _error(500, "the store is read-only"))
         # Deterministic ids: two runs against fresh stand-ins see the same values.
         self.created += 1
         new_id = str(uuid.uuid5(_IDS, str(self.created)))
@@ -171,7 +179,8 @@ class StandIn:
         with self.lock:
             self.customers[new_id] = stored
         body = self._represent(base, stored)
-        headers = [("Location", base + "customer/" + new_id)] if self.faults.location else []
+        root = self.faults.href_root or base
+        headers = [("Location", root + "customer/" + new_id)] if self.faults.location else []
         return _json(start_response, self.faults.create_status, body, headers)
 
     def _list(self, start_response: StartResponse, base: str,

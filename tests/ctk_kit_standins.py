@@ -10,6 +10,7 @@ agree; the certified build's counting rules are checked on the same servers.
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -88,6 +89,13 @@ def _json(status: int | None, make: Callable[[Any], Any]) -> Answer:
 
 def _text(status: int, text: str, content_type: str) -> Answer:
     return lambda _status, _original: (status, content_type, text.encode())
+
+
+def _bom(status: int, original: Any) -> tuple[int, str, bytes]:
+    """The conformant answer, its JSON text behind a UTF-8 byte order mark."""
+    if original is None:  # a 204 has no body to mark
+        return status, "application/json", b""
+    return status, "application/json", codecs.BOM_UTF8 + json.dumps(original).encode()
 
 
 def _error(status: int) -> Answer:
@@ -170,6 +178,8 @@ STANDINS: dict[str, tuple[str, Callable[[], faults.WSGIApp]]] = {
     "slow-retrieve": ("retrieve slower than the timeout", _rewrite("retrieve", delay=1.5)),
     "long-values": ("long arrays in values (dynamic mock)",
                     _rewrite("any", _json(None, _long_values))),
+    "json-bom": ("every JSON body starts with a byte order mark", _rewrite("any", _bom)),
+    "fields-404": ("?fields= answers 404", _rewrite("fields", _error(404))),
 }
 
 #: Request timeout of both tools in the comparison (slow-retrieve waits longer).

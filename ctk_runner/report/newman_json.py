@@ -12,7 +12,9 @@ an execution's ``skipped.reason`` for a request not sent (its prerequisite is
 missing; it has no ``response``), ``run.warnings[]`` (value checks that did
 not hold in the ``ctk`` profile, failed ``warning`` rules; they carry no
 ``error`` key, so Newman readers count them as passed, as the kit would),
-``run.skipped[]``, ``run.preflight[]`` (what the pre-flight request found),
+``run.skipped[]`` (each entry of ``run.failures[]``, ``run.warnings[]`` and
+``run.skipped[]`` from an assertion has ``rule.source`` and ``rule.severity``;
+``source`` there is Newman's, the request), ``run.preflight[]`` (what the pre-flight request found),
 ``run.rules`` (the sources ``--rules`` selected), ``run.profile`` and
 ``run.cleanup[]``.
 """
@@ -140,8 +142,8 @@ def _problems(run: Run, outcome: str) -> list[dict[str, Any]]:
                 name = {"failed": "AssertionError", "warning": "Warning"}.get(outcome, "Skipped")
                 error = _error(name, assertion.message or outcome, index, assertion.name)
                 entries.append({"error": error, "at": f"assertion:{index} in test-script",
-                                "source": assertion.source, "severity": assertion.severity,
-                                **common})
+                                "rule": {"source": assertion.source,
+                                         "severity": assertion.severity}, **common})
     return entries
 
 
