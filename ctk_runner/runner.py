@@ -129,7 +129,14 @@ class CtkSession:
         if reply.bom:
             results.append(strict.no_byte_order_mark(reply))
         if scenario.kind == "not_found":
+            if not reply.status or reply.status < 400:
+                return results + [skip(strict.TMF_ERROR, f"answered {reply.status}, not an "
+                                       "error: there is no error body to judge")]
             return results + [strict.tmf_error(reply)]
+        if reply.status >= 400:
+            # An error answer is not judged as the customer it should have been.
+            return results + [strict.tmf_error(reply), skip(
+                strict.VALID_CUSTOMER, f"answered {reply.status}: there is no customer to judge")]
         expected: type = list if scenario.kind in ("list", "fields", "filter") else dict
         instances, shape = strict.body_shape(reply, expected)
         if shape is not None:

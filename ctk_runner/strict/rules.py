@@ -71,6 +71,8 @@ RULES: dict[str, Rule] = _rules(
     Rule("PATCH response holds the change", "swagger", "error",
          f"{_SWAGGER}: PATCH updates partially and answers the Customer"),
     # -- folder X1 (strict/x1_checks) --
+    Rule("A list answers 200 or 206 with a JSON array", "swagger", "error",
+         f"{_SWAGGER}: 200 with an array of Customer (206: TMF630's partial page)"),
     Rule("A partial page is 206 Partial Content", "tmf630", "error",
          "TMF630 Part 1, pagination: 206 when only part of the collection is returned"),
     Rule("A complete page is 200 OK", "swagger", "error",

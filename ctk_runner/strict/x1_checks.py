@@ -48,8 +48,8 @@ UNSUPPORTED_MEDIA_TYPE = "Unsupported PATCH media type is 415"
 INVALID_PAYLOAD = "Invalid payload is 400"
 DELETED = "DELETE answers 204"
 GONE_AFTER_DELETE = "Deleted customer is 404"
-#: The status rule of a list request that did not answer a list (any page size).
-LIST_ANSWERED = "Status code is 200"
+#: The rule of a list request that did not answer a list (any page size).
+LIST_ANSWERED = "A list answers 200 or 206 with a JSON array"
 
 
 def _strict(name: str, ok: bool, why: str) -> Assertion:
