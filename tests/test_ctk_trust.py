@@ -22,18 +22,19 @@ import pytest
 from ctk_runner.client import KIT_HEADERS, Reply, same_origin
 from ctk_runner.config import build_settings
 from ctk_runner.model import RULE_SOURCES
-from ctk_runner.runner import CtkSession
 from ctk_runner.strict import checks, rules
 from ctk_runner.strict import x1_checks as x1
-from ctk_runner.strict.x1 import STEPS, X1Folder
+from ctk_runner.strict.x1 import STEPS
 
 try:
     import ctk_faults
     import ctk_kit_standins as standins
+    import test_ctk_x1 as x1_folder
     from ctk_outcome import Outcome, run_harness
 except ImportError:  # tests/ imported as a package (importlib import mode)
     from tests import ctk_faults  # type: ignore[no-redef]
     from tests import ctk_kit_standins as standins  # type: ignore[no-redef]
+    from tests import test_ctk_x1 as x1_folder  # type: ignore[no-redef]
     from tests.ctk_outcome import Outcome, run_harness  # type: ignore[no-redef]
 
 Faults = ctk_faults.Faults
@@ -187,23 +188,7 @@ def test_the_bare_client_carries_no_credential(tmp_path: Path) -> None:
 
 
 def run_x1(faults: Faults, **options: Any) -> tuple[list[Any], ctk_faults.StandIn]:
-    stand_in = ctk_faults.StandIn(faults)
-    with ctk_faults.serve(stand_in) as url:
-        session = CtkSession(build_settings(target_url=url, profile="strict", report_dir=None,
-                                            **options))
-        try:
-            return X1Folder(session).run(), stand_in
-        finally:
-            session.close()
-
-
-def findings(executions: Iterable[Any]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for execution in executions:
-        for group in execution.groups("strict"):
-            if group.failed or group.warnings:
-                found.setdefault(group.name, []).extend(group.messages)
-    return found
+    return x1_folder.run_x1(ctk_faults.StandIn(faults), **options)
 
 
 def skipped(executions: Iterable[Any]) -> dict[int, str]:
@@ -218,7 +203,7 @@ def no_unresolved_variable(stand_in: ctk_faults.StandIn) -> None:
 def test_an_empty_store_whose_creates_fail() -> None:
     executions, stand_in = run_x1(Faults(seed=0, accept_creates=0))
     # The only true findings: the creates failed. No 206, no Link is demanded of an empty list.
-    assert set(findings(executions)) == {"Status code is 201"}
+    assert set(x1_folder.failed(executions)) == {"Status code is 201"}
     page = next(e for e in executions if e.scenario.number == 18)
     assert {a.name: a.outcome("strict") for a in page.assertions}[x1.COMPLETE_PAGE] == "passed"
     assert all(a.name != x1.PARTIAL_PAGE for a in page.assertions)
@@ -230,7 +215,7 @@ def test_an_empty_store_whose_creates_fail() -> None:
 
 def test_a_one_customer_store_smaller_than_a_page() -> None:
     executions, stand_in = run_x1(Faults(seed=0, accept_creates=1))
-    assert set(findings(executions)) == {"Status code is 201"}
+    assert set(x1_folder.failed(executions)) == {"Status code is 201"}
     page = next(e for e in executions if e.scenario.number == 18)
     # limit=1 covers the whole one-customer collection: 200, no Link required.
     outcomes = {a.name: a.outcome("strict") for a in page.assertions}
@@ -244,16 +229,16 @@ def test_a_one_customer_store_smaller_than_a_page() -> None:
 
 def test_a_large_store() -> None:
     executions, _ = run_x1(Faults(seed=500))
-    assert findings(executions) == {}
+    assert x1_folder.failed(executions) == {}
     executions, _ = run_x1(Faults(seed=500, partial_status=200, link="none"))
-    found = findings(executions)
+    found = x1_folder.failed(executions)
     assert set(found) == {x1.PARTIAL_PAGE, x1.LINK_HEADER, x1.LINK_KEEPS_QUERY}
     assert "answered 200 OK with 1 of 502 customers" in found[x1.PARTIAL_PAGE][0]
 
 
 def test_a_total_that_ignores_the_filter_is_told_with_the_real_count() -> None:
     executions, _ = run_x1(Faults(totals_ignore_filters=True))
-    found = findings(executions)
+    found = x1_folder.failed(executions)
     # The empty result's total is the whole collection too: a second true finding.
     assert set(found) == {x1.FILTERED_TOTAL, x1.ZERO_COUNTS}
     assert all("matches the 2 customers this run created" in m for m in found[x1.FILTERED_TOTAL])
@@ -276,7 +261,7 @@ def test_rules_swagger_runs_only_the_swagger_rules() -> None:
     # Operators, sort, fields=none, the PATCH media types and 415 are not the swagger's.
     assert not sent & {22, 23, 24, 25, 26, 27, 28}
     assert {a.source for e in executions for a in e.assertions} == {"swagger"}
-    assert findings(executions) == {}
+    assert x1_folder.failed(executions) == {}
     assert all(STEPS[n].selected(("swagger",)) for n in sent)
 
 

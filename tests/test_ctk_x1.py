@@ -34,10 +34,11 @@ SORT, OPERATOR = x1_checks.SORT_ORDER, x1_checks.OPERATOR_FILTER
 MERGE, JSON = "application/merge-patch+json", "application/json"
 
 
-def run_x1(target: Any) -> tuple[list[Execution], Any]:
-    """Serve ``target`` and run only the X1 folder against it."""
+def run_x1(target: Any, **options: Any) -> tuple[list[Execution], Any]:
+    """Serve ``target`` and run only the X1 folder against it (``options``: settings)."""
     with ctk_faults.serve(target) as url:
-        session = CtkSession(build_settings(target_url=url, profile="strict", report_dir=None))
+        session = CtkSession(build_settings(target_url=url, profile="strict", report_dir=None,
+                                            **options))
         try:
             return X1Folder(session).run(), target
         finally:

@@ -149,23 +149,23 @@ def _summary(run: Run) -> str:
 </table>"""
 
 
-def _skipped_request(execution: Execution) -> str:
+def _panel(execution: Execution, facts: str, table: str = "") -> str:
+    """One request's panel: its name, description and method, then ``facts`` (dt/dd)."""
     scenario = execution.scenario
     return f"""
 <div class="panel" id="request-{scenario.number}">
 <h4>{_text(scenario.name)}</h4>
 <dl>
 <dt>Description</dt><dd>{_e(scenario.description)}</dd>
-<dt>Method</dt><dd>{_e(execution.method)}</dd>
-<dt>Status</dt><dd class="skipped">skipped: {_text(execution.skipped or "", 600)}</dd>
-</dl>
+<dt>Method</dt><dd>{_e(execution.method)}</dd>{facts}
+</dl>{table}
 </div>"""
 
 
 def _request(run: Run, execution: Execution) -> str:
     if execution.skipped is not None:
-        return _skipped_request(execution)
-    scenario = execution.scenario
+        return _panel(execution, f"\n<dt>Status</dt><dd class='skipped'>skipped: "
+                      f"{_text(execution.skipped, 600)}</dd>")
     groups = execution.groups(run.profile)
     has_warnings = any(g.warnings for g in groups)
     passed = sum(g.passed for g in groups)
@@ -197,20 +197,13 @@ def _request(run: Run, execution: Execution) -> str:
         table += (f"<p class='script'><strong>Test script error:</strong> the kit's script "
                   f"stopped here ({_text(execution.script_error, 400)}); Newman counts a "
                   "failed test script.</p>")
-    return f"""
-<div class="panel" id="request-{scenario.number}">
-<h4>{_text(scenario.name)}</h4>
-<dl>
-<dt>Description</dt><dd>{_e(scenario.description)}</dd>
-<dt>Method</dt><dd>{_e(execution.method)}</dd>
+    return _panel(execution, f"""
 <dt>URL</dt><dd class="mono">{_e(display_url(execution.url))}</dd>
 <dt>Mean time per request</dt><dd>{format_duration(execution.elapsed_ms)}</dd>
 <dt>Mean size per request</dt><dd>{format_size(execution.size)}</dd>
 <dt>Total passed tests</dt><dd>{passed}</dd>
 <dt>Total failed tests</dt><dd class="{'fail' if failed else ''}">{failed}</dd>
-<dt>Status code</dt><dd>{status}</dd>
-</dl>{table}
-</div>"""
+<dt>Status code</dt><dd>{status}</dd>""", table)
 
 
 def _problems(title: str, problems: list[Problem], css: str, empty: str) -> str:
