@@ -1,7 +1,8 @@
 """``ctk-runner``: run CTK-Customer-4.0.0 against a TMF629 API and write the reports.
 
 A thin wrapper around pytest: it validates the configuration, optionally
-starts the sandbox, sends one preflight request, then runs the scenario suite
+starts the sandbox, sends one preflight request (whose findings become
+warnings in the report), then runs the scenario suite
 (:mod:`ctk_runner.suite`) with a :class:`~ctk_runner.plugin.CtkPlugin` that
 carries the settings, and prints the summary.
 
@@ -10,7 +11,8 @@ pytest runs hermetically: third-party plugin autoloading is off and
 ``-n auto`` or pytest-randomly cannot split or shuffle the ordered requests.
 
 Exit codes: 0 every assertion passed; 1 at least one failed; 2 configuration
-error, target unreachable, interrupted, or no verdict could be reached. With
+error, no HTTP answer from the target, interrupted, or no verdict could be
+reached. With
 ``--fail-on new`` and a ``--baseline``, 1 means a new failure, 0 none.
 
 The options for real deployments (auth, TLS, pacing, clean-up, baselines,
@@ -60,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Run the TM Forum {COLLECTION_NAME} conformance scenarios against a "
         "TMF629 Customer Management API and write certification-style reports.",
         epilog="Exit codes: 0 all assertions passed, 1 at least one failed (with --fail-on "
-        "new: at least one failure new since --baseline), 2 configuration error, target "
-        "unreachable or run interrupted.",
+        "new: at least one failure new since --baseline), 2 configuration error, no HTTP "
+        "answer from the target, or run interrupted.",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target-url", metavar="URL",
@@ -96,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default ./{DEFAULT_REPORT_DIR})")
     parser.add_argument("--cleanup", action="store_const", const=True, default=None,
                         help="delete the customers the run created (the default)")
+    parser.add_argument("--rules", metavar="SOURCES",
+                        help="strict profile: run only the rules of these sources, "
+                        "comma-separated: swagger (the v4 swagger states it), tmf630, rfc, "
+                        "harness (default: all); the kit's own tests always run")
+    parser.add_argument("--follow-foreign-hrefs", action="store_true",
+                        help="strict profile: follow an href outside the target's origin, "
+                        "without any credential (default: report it, do not follow)")
     events = parser.add_argument_group(
         "notifications (folder NT1: runs in the strict profile, or alone with --notifications)")
     events.add_argument("--notifications", action="store_true",
@@ -144,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             event_timeout=args.event_timeout,
             quiet_period=args.quiet_period,
             deployment=deployment_options(args),
+            rules=args.rules,
+            follow_foreign_hrefs=args.follow_foreign_hrefs,
         )
         baseline = _read_baseline(settings)
         if args.kit != "all" and baseline is not None and _build_of(baseline) != settings.kit:
@@ -169,7 +180,7 @@ def _main(args: argparse.Namespace, settings: Settings, baseline: dict[str, Any]
                 _error(str(exc))
                 return EXIT_ERROR
         try:
-            preflight(settings)
+            warnings = preflight(settings)
             prepare_report_dir(settings)
         except ConfigError as exc:
             _error(str(exc))
@@ -181,10 +192,11 @@ def _main(args: argparse.Namespace, settings: Settings, baseline: dict[str, Any]
                     "verdict": "error", "exitCode": EXIT_ERROR, "message": str(exc)})
             return EXIT_ERROR
         if args.kit != "all":
-            return _run(settings, baseline)
+            return _run(settings, baseline, warnings)
         # A baseline is one build's report: it is compared with the run of that build only.
         compared = _build_of(baseline)
-        codes = [_run(_for_build(settings, build), baseline if build == compared else None)
+        codes = [_run(_for_build(settings, build), baseline if build == compared else None,
+                      warnings)
                  for build in BUILDS]
         return max(codes)
     raise AssertionError("unreachable")  # pragma: no cover  (ExitStack swallows nothing)
@@ -223,7 +235,8 @@ def _sandbox(settings: Settings) -> Iterator[Settings]:
         sandbox.stop()
 
 
-def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
+def _run(settings: Settings, baseline: dict[str, Any] | None = None,
+         warnings: Sequence[str] = ()) -> int:
     import pytest
 
     from ctk_runner.plugin import CtkPlugin
@@ -236,6 +249,7 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None) -> int:
                        stream=sys.stderr if to_stdout else None)
     plugin = CtkPlugin(settings, quiet=True, print_summary=False, echo=console.line)
     plugin.run.listeners.append(console)
+    plugin.run.preflight = list(warnings)
     console.line(f"{COLLECTION_NAME}, {settings.kit} build, against {settings.target_url} "
                  f"({settings.profile} profile)")
     suite_dir = str(resources.files("ctk_runner.suite"))

@@ -12,10 +12,16 @@ For real deployments the session also carries the run's credentials
 the request sent once more), client certificate and CA bundle, and its
 :mod:`~ctk_runner.pacing` (rate, 429/503 retries); ``observers`` see every
 final reply (the clean-up records created customers there).
+
+A body that starts with a UTF-8 byte order mark is read without it, as
+Postman reads it (``Reply.bom`` keeps the fact for the strict profile).
+:func:`same_origin` tells whether a URL names the target's host, so nothing
+with the run's credentials goes anywhere else.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 import warnings
@@ -52,6 +58,8 @@ class Reply:
     elapsed_ms: float = 0.0
     size: int = 0
     error: str | None = None
+    #: The body started with a UTF-8 byte order mark (stripped from ``text``).
+    bom: bool = False
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -154,11 +162,33 @@ class Client:
         reply.reason = response.reason or ""
         reply.headers = dict(response.headers)
         reply.size = len(content)
+        reply.bom = content.startswith(codecs.BOM_UTF8)
+        if reply.bom:
+            content = content[len(codecs.BOM_UTF8):]
         reply.text = content.decode(response.encoding or "utf-8", errors="replace")
         return reply
 
     def close(self) -> None:
         self.session.close()
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of an absolute URL, the default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number names no origin we know
+        return scheme, "\0invalid", None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(url: str, target: str) -> bool:
+    """Whether ``url`` names the target's scheme, host and port."""
+    return origin(url) == origin(target)
 
 
 def describe_error(exc: BaseException, url: str, timeout: float) -> str:

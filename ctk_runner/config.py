@@ -7,6 +7,11 @@ can get wrong ends in :class:`ConfigError` carrying one sentence, which the
 CLI prints and turns into exit code 2: a configuration problem is never a
 verdict about the target, and never a traceback.
 
+The preflight stops a run only when the target gives no HTTP answer at all
+(:class:`TargetUnreachable`): wherever the kit runs, the harness runs. What it
+finds beyond that (a redirect, 401, no collection, not JSON, a byte order
+mark) is returned as warnings for the report.
+
 The options for real deployments (auth, TLS, pacing, clean-up, baselines)
 are merged in :mod:`ctk_runner.deployment`, also from the config file's
 ``"ctk-runner"`` object, and travel as ``Settings.deployment``.
@@ -25,10 +30,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ctk_runner.cleanup import tag_payload
-from ctk_runner.client import Client, decode_json
+from ctk_runner.client import Client, Reply, decode_json
 from ctk_runner.deployment import CONFIG_SECTION, Deployment, build_deployment
 from ctk_runner.kit.builds import BUILDS
-from ctk_runner.model import PROFILES, Profile
+from ctk_runner.model import PROFILES, RULE_SOURCES, Profile, Source
+from ctk_runner.strict.rules import parse_sources
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_EVENT_TIMEOUT = 10.0
@@ -50,7 +56,7 @@ class ConfigError(Exception):
 
 
 class TargetUnreachable(ConfigError):
-    """The preflight request found no TMF629 API at the target URL."""
+    """The preflight request got no HTTP answer from the target URL."""
 
 
 @dataclass(frozen=True)
@@ -78,12 +84,20 @@ class Settings:
     quiet_period: float = DEFAULT_QUIET_PERIOD
     #: Auth, TLS, pacing, clean-up and reporting options for real deployments.
     deployment: Deployment = field(default_factory=Deployment)
+    #: The sources of the strict rules to run (``--rules``); the kit's tests always run.
+    rules: tuple[Source, ...] = RULE_SOURCES
+    #: Follow an href outside the target's origin, without any credential.
+    follow_foreign_hrefs: bool = False
 
     def client(self) -> Client:
         d, runtime = self.deployment, self.deployment.runtime
         return Client(self.headers, timeout=self.timeout, verify=d.verify(self.verify),
                       auth=runtime.authenticator, cert=d.cert, pacing=runtime.pacing,
                       observers=[runtime.tracker(self.target_url)])
+
+    def bare_client(self) -> Client:
+        """A client for a host the user did not name: no header, token or certificate."""
+        return Client({}, timeout=self.timeout, verify=self.deployment.verify(self.verify))
 
 
 @dataclass(frozen=True)
@@ -217,6 +231,8 @@ def build_settings(
     event_timeout: float | None = None,
     quiet_period: float | None = None,
     deployment: Mapping[str, Any] | None = None,
+    rules: str | None = None,
+    follow_foreign_hrefs: bool = False,
 ) -> Settings:
     """Merge command line and kit config into validated :class:`Settings`.
 
@@ -233,6 +249,10 @@ def build_settings(
         raise ConfigError(f"the kit build {kit!r} is unknown; use one of {', '.join(BUILDS)}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout:g}")
+    try:
+        sources = parse_sources(rules) if rules is not None else RULE_SOURCES
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         chosen = build_deployment(deployment or {}, kit_config.runner,
                                   timeout=timeout or DEFAULT_TIMEOUT, verify=not insecure)
@@ -285,6 +305,8 @@ def build_settings(
         **notification_settings(notifications, callback_url, listen, event_timeout,
                                 quiet_period),
         deployment=chosen,
+        rules=sources,
+        follow_foreign_hrefs=follow_foreign_hrefs,
     )
 
 
@@ -301,11 +323,13 @@ def prepare_report_dir(settings: Settings) -> None:
         ) from None
 
 
-def preflight(settings: Settings, client: Client | None = None) -> None:
+def preflight(settings: Settings, client: Client | None = None) -> list[str]:
     """Send one request the kit sends anyway (``GET customer?fields=id``).
 
-    Raises :class:`TargetUnreachable` when no TMF629 customer collection answers
-    there: transport errors, redirects, 401/403, 404/405, or a non-JSON body.
+    Raises :class:`TargetUnreachable` only when no HTTP answer comes back
+    (refused, reset, timed out, TLS, DNS, a token endpoint that refuses). Any
+    answer lets the run go on, as Newman would: what looks wrong about it is
+    returned as warnings, each one sentence with a hint.
     """
     own = client is None
     client = client or settings.client()
@@ -318,31 +342,41 @@ def preflight(settings: Settings, client: Client | None = None) -> None:
             client.close()
     if reply.error is not None:
         raise TargetUnreachable(f"Cannot reach the target {root}: {reply.error}.")
+    return preflight_warnings(root, reply)
+
+
+def preflight_warnings(root: str, reply: Reply) -> list[str]:
+    """What the preflight's answer says about the target, as warnings."""
+    url = reply.url
     status = f"HTTP {reply.status} {reply.reason}".rstrip()
     hint = ""
     if urlsplit(root).path.rstrip("/").endswith("/customer"):
         hint = " (the URL must be the API root, without the final 'customer')"
+    warnings: list[str] = []
     if reply.status in (301, 302, 303, 307, 308):
-        raise TargetUnreachable(
+        warnings.append(
             f"The target {root} redirects {url} to {reply.header('Location')}; "
-            "give the final API root as the target URL."
-        )
-    if reply.status in (401, 403):
-        raise TargetUnreachable(
+            "the kit does not follow redirects: give the final API root as the target URL.")
+    elif reply.status in (401, 403):
+        warnings.append(
             f"The target {root} refused access to {url} ({status}); "
-            "pass credentials with --auth (or --header 'Authorization: ...')."
-        )
-    if reply.status in (404, 405, 410):
-        raise TargetUnreachable(
-            f"The target {root} has no customer collection: GET {url} answered {status}{hint}."
-        )
-    _, problem = decode_json(reply.text)
-    if problem is not None:
-        content_type = reply.header("Content-Type") or "no content type"
-        raise TargetUnreachable(
-            f"The target {root} is not a TMF629 JSON API: GET {url} answered {status} "
-            f"with {content_type}, not JSON{hint}."
-        )
+            "pass credentials with --auth (or --header 'Authorization: ...').")
+    elif reply.status in (404, 405, 410):
+        warnings.append(
+            f"The target {root} may have no customer collection: GET {url} answered "
+            f"{status}{hint}.")
+    else:
+        _, problem = decode_json(reply.text)
+        if problem is not None:
+            content_type = reply.header("Content-Type") or "no content type"
+            warnings.append(
+                f"The target {root} may not be a TMF629 JSON API: GET {url} answered "
+                f"{status} with {content_type}, not JSON{hint}.")
+    if reply.bom:
+        warnings.append(
+            f"GET {url} answered a JSON body that starts with a byte order mark; the kit "
+            "reads it anyway, RFC 8259 forbids it (the strict profile fails it).")
+    return warnings
 
 
 def notification_settings(

@@ -7,7 +7,11 @@ HTML, Newman JSON and JUnit outputs always agree on every number.
 
 An assertion's *outcome* depends on the verdict profile: in the ``ctk``
 profile a failed value check (a check the Postman kit can never fail) is a
-warning, in the ``strict`` profile it is a failure.
+warning, in the ``strict`` profile it is a failure. A strict assertion names
+where its rule comes from (``source``) and how much it weighs (``severity``:
+a failed ``warning`` rule is reported, never fails the verdict); one whose
+subject is absent is ``skipped``, never passed. A request whose prerequisite
+is missing is not sent: its :class:`Execution` is ``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ PROFILES: tuple[Profile, ...] = ("ctk", "strict")
 #: can never fail in Postman (value checks, "not expected"); ``strict``: a check
 #: the kit lacks, evaluated only in the strict profile.
 AssertionKind = Literal["kit", "value", "strict"]
-Outcome = Literal["passed", "failed", "warning"]
+Outcome = Literal["passed", "failed", "warning", "skipped"]
+
+#: Where a rule comes from: ``kit`` (the official kit's own tests), ``swagger`` (the
+#: TMF629 v4.0.0 swagger), ``tmf630`` (the REST design guidelines), ``rfc`` (an IETF
+#: RFC) or ``harness`` (the harness's own judgement).
+Source = Literal["kit", "swagger", "tmf630", "rfc", "harness"]
+#: The sources a user can select with ``--rules`` (the kit's tests always run).
+RULE_SOURCES: tuple[Source, ...] = ("swagger", "tmf630", "rfc", "harness")
+#: ``error``: a failure fails the verdict; ``warning``: a failure is only reported.
+Severity = Literal["error", "warning"]
 
 #: The name a test script that stopped is listed under among the failures.
 SCRIPT_ERROR = "Test script error"
@@ -42,11 +55,19 @@ class Assertion:
     passed: bool
     message: str = ""
     kind: AssertionKind = "kit"
+    source: Source = "kit"
+    severity: Severity = "error"
+    #: The subject of the check was absent: neither passed nor failed (``message`` says why).
+    skipped: bool = False
 
     def outcome(self, profile: Profile) -> Outcome:
+        if self.skipped:
+            return "skipped"
         if self.passed:
             return "passed"
         if self.kind == "value" and profile == "ctk":
+            return "warning"
+        if self.severity == "warning":
             return "warning"
         return "failed"
 
@@ -59,8 +80,11 @@ class AssertionGroup:
     passed: int = 0
     failed: int = 0
     warnings: int = 0
+    skipped: int = 0
     messages: list[str] = field(default_factory=list)
     kind: AssertionKind = "kit"
+    source: Source = "kit"
+    severity: Severity = "error"
 
 
 @dataclass
@@ -82,6 +106,8 @@ class Execution:
     error: str | None = None
     #: Why the kit's test script stopped (Newman counts a failed test script).
     script_error: str | None = None
+    #: Why the request was not sent (a prerequisite is missing); nothing else is set.
+    skipped: str | None = None
     assertions: list[Assertion] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
@@ -96,9 +122,12 @@ class Execution:
         """Group assertions by name in order of first appearance, like Newman."""
         groups: dict[str, AssertionGroup] = {}
         for assertion, outcome in self.outcomes(profile):
-            group = groups.setdefault(assertion.name,
-                                      AssertionGroup(assertion.name, kind=assertion.kind))
-            if outcome == "failed":
+            group = groups.setdefault(assertion.name, AssertionGroup(
+                assertion.name, kind=assertion.kind, source=assertion.source,
+                severity=assertion.severity))
+            if outcome == "skipped":
+                group.skipped += 1
+            elif outcome == "failed":
                 group.failed += 1
             else:
                 # A warning still counts as passed, as in the kit's own tally.
@@ -138,6 +167,8 @@ class Problem:
     name: str
     message: str
     kind: AssertionKind | None = None
+    source: Source | None = None
+    severity: Severity | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +190,10 @@ class Run:
     finished: float | None = None
     executions: list[Execution] = field(default_factory=list)
     cleanup: list[CleanupResult] = field(default_factory=list)
+    #: What the pre-flight request found (warnings: the run went on regardless).
+    preflight: list[str] = field(default_factory=list)
+    #: The rule sources the strict checks were limited to (``--rules``).
+    rules: tuple[Source, ...] = RULE_SOURCES
     listeners: list[Callable[[Event], None]] = field(default_factory=list, repr=False)
 
     def emit(self, event: Event) -> None:
@@ -176,16 +211,21 @@ class Run:
 
     # -- statistics, shared by every reporter -------------------------------
 
+    @property
+    def sent(self) -> list[Execution]:
+        """The executions whose request went out (skipped ones did not)."""
+        return [e for e in self.executions if e.skipped is None]
+
     def stats(self) -> dict[str, Stat]:
-        count = len(self.executions)
+        count = len(self.sent)
         return {
             # Newman counts an iteration as failed only when it could not run.
             "iterations": Stat(1, 0),
-            "requests": Stat(count, sum(1 for e in self.executions if e.error)),
+            "requests": Stat(count, sum(1 for e in self.sent if e.error)),
             "prerequestScripts": Stat(0, 0),
             # Every request counts as one test script in the kit's report, even
             # the fields= requests whose script is empty.
-            "testScripts": Stat(count, sum(1 for e in self.executions
+            "testScripts": Stat(count, sum(1 for e in self.sent
                                            if e.script_error is not None)),
             "assertions": Stat(
                 sum(len(e.assertions) for e in self.executions),
@@ -204,10 +244,10 @@ class Run:
 
     @property
     def data_received(self) -> int:
-        return sum(e.size for e in self.executions)
+        return sum(e.size for e in self.sent)
 
     def response_times(self) -> list[float]:
-        return [e.elapsed_ms for e in self.executions if e.error is None]
+        return [e.elapsed_ms for e in self.sent if e.error is None]
 
     def timing(self) -> dict[str, float]:
         times = self.response_times() or [0.0]
@@ -222,6 +262,8 @@ class Run:
         """Every failed (or warned) assertion, request error and script error."""
         found: list[Problem] = []
         for execution in self.executions:
+            if outcome == "skipped" and execution.skipped:
+                found.append(Problem(execution, "Request not sent", execution.skipped))
             if outcome == "failed" and execution.error:
                 found.append(Problem(execution, "Request error", execution.error))
             if outcome == "failed" and execution.script_error:
@@ -229,7 +271,7 @@ class Run:
             for assertion, actual in execution.outcomes(self.profile):
                 if actual == outcome:
                     found.append(Problem(execution, assertion.name, assertion.message,
-                                         assertion.kind))
+                                         assertion.kind, assertion.source, assertion.severity))
         return found
 
     def by_folder(self) -> dict[str, list[Execution]]:

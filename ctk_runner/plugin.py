@@ -4,7 +4,8 @@ Loaded through the ``pytest11`` entry point into *every* pytest run of an
 environment where the harness is installed, so it stays inert unless asked:
 without ``--target-url``, ``--ctk-sandbox`` or ``--ctk-config`` it only
 declares its options and a ``ctk`` fixture that skips. Activated, it resolves
-the settings (the same code the CLI uses), runs the preflight, and registers
+the settings (the same code the CLI uses), runs the preflight (its findings
+are the report's warnings), and registers
 a :class:`CtkPlugin` that owns the run: the scenario tests in
 :mod:`ctk_runner.suite` share its state through the ``ctk`` fixture, and it
 writes the reports when the session ends.
@@ -227,6 +228,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="NT1: how long to wait for each event (default 10)")
     group.addoption("--ctk-quiet-period", type=float, default=None, metavar="SECONDS",
                     help="NT1: how long no event may arrive after unregistering (default 2)")
+    group.addoption("--ctk-rules", metavar="SOURCES", default=None,
+                    help="strict: only the rules of these sources (swagger,tmf630,rfc,harness)")
+    group.addoption("--ctk-follow-foreign-hrefs", action="store_true", default=False,
+                    help="strict: follow an href outside the target, without any credential")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -266,6 +271,8 @@ def pytest_configure(config: pytest.Config) -> None:
             listen=option.ctk_listen,
             event_timeout=option.ctk_event_timeout,
             quiet_period=option.ctk_quiet_period,
+            rules=option.ctk_rules,
+            follow_foreign_hrefs=option.ctk_follow_foreign_hrefs,
         )
         if option.ctk_sandbox:
             from ctk_runner.embedded import SandboxProcess, SandboxStartError
@@ -275,13 +282,14 @@ def pytest_configure(config: pytest.Config) -> None:
             except SandboxStartError as exc:
                 raise ConfigError(f"the sandbox did not start: {exc}") from None
             settings = dataclasses.replace(settings, target_url=normalise_root(sandbox.url))
-        preflight(settings)
+        warnings = preflight(settings)
         prepare_report_dir(settings)
     except ConfigError as exc:
         if sandbox is not None:
             sandbox.stop()
         raise pytest.UsageError(str(exc)) from None
     plugin = CtkPlugin(settings, sandbox=sandbox)
+    plugin.run.preflight = warnings
     config.pluginmanager.register(plugin, "ctk-runner-session")
 
 

@@ -146,8 +146,11 @@ def json_summary(settings: Settings, run: Run, exit_code: int, reports: Mapping[
         "requests": {"total": stats["requests"].total, "failed": stats["requests"].failed},
         "assertions": {"total": stats["assertions"].total, "failed": stats["assertions"].failed},
         "warnings": len(run.problems("warning")),
+        "skipped": len(run.problems("skipped")),
+        "preflight": list(run.preflight),
         "failures": [{"request": f"{p.execution.scenario.folder} {p.execution.scenario.name}",
-                      "assertion": p.name, "message": p.message} for p in failures[:100]],
+                      "assertion": p.name, "message": p.message, "source": p.source,
+                      "severity": p.severity} for p in failures[:100]],
         "retries": len(settings.deployment.runtime.pacing.notes),
         "cleanup": {"deleted": sum(1 for c in run.cleanup if c.ok),
                     "leftovers": [{"customer": c.subject, "url": c.url, "message": c.message}

@@ -7,9 +7,10 @@ description, method) and, for the kit, its test script as data.
 
 URL templates use the kit's own ``{{VARIABLE}}`` syntax; the variables are the
 values the kit holds from the create responses (``IDCU01``, ``HREFCU01``,
-``NAMECU01``, ...). A variable that was never held stays in the URL literally,
-as it does in Postman, so a broken create does not stop the run; one held as
-``undefined`` is sent as ``null``, as Postman stores it.
+``NAMECU01``, ...). In the ``ctk`` profile a variable that was never held
+stays in the URL literally, as it does in Postman, so a broken create does not
+stop the run; one held as ``undefined`` is sent as ``null``, as Postman stores
+it. Everywhere else a request with an :func:`unresolved` variable is not sent.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class Scenario:
     #: ``{"payload": "CU01"}`` (the create body of a subject) or ``{"json": {...}}``.
     body: Mapping[str, Any] | None = None
 
+    def unresolved(self, variables: Mapping[str, Any]) -> list[str]:
+        """The template's variables that hold no value (never held, or undefined/null)."""
+        return unresolved(self.template, variables)
+
     def url(self, root: str, variables: Mapping[str, Any]) -> str:
         """Resolve the template against the API root and the held variables."""
         path, _, query = self.template.partition("?")
@@ -83,6 +88,12 @@ def _substitute(text: str, variables: Mapping[str, Any], *, safe: str) -> str:
         return quote(js.to_string(variables[name]), safe=safe)
 
     return _VARIABLE.sub(replace, text)
+
+
+def unresolved(template: str, variables: Mapping[str, Any]) -> list[str]:
+    """The ``{{VARIABLE}}`` names of ``template`` without a value in ``variables``."""
+    names = dict.fromkeys(_VARIABLE.findall(template))
+    return [name for name in names if js.is_nullish(variables.get(name, js.UNDEFINED))]
 
 
 def held_variables(held: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -51,6 +51,10 @@ class Faults:
 
     seed: int = 25
     create_status: int = 201
+    #: Creates after this many are refused with a 500 TMF Error, nothing stored.
+    accept_creates: int | None = None
+    #: The API root hrefs name instead of the stand-in's own (another host's).
+    href_root: str | None = None
     drop_type: bool = False
     href: Literal["resource", "collection", "number"] = "resource"
     ignore_filters: bool = False
@@ -63,8 +67,13 @@ class Faults:
     html_everywhere: bool = False
     no_collection: bool = False
     # -- TMF630, checked by the strict profile's X1 folder --
-    #: The status of a page that is a part of the matching set (200: as if it were all).
+    #: The status of a page that is a part of the matching set (200: as if it were all;
+    #: 500: what a validating proxy that knows only the swagger's 200 makes of a 206).
     partial_status: int = 206
+    #: The status of a page that holds the whole matching set (206: as if it were a part).
+    complete_status: int = 200
+    #: True: limit is ignored (every matching customer comes back).
+    ignore_limit: bool = False
     #: "no-query": the Link URLs lose the filters; "none": no Link header.
     link: Literal["full", "no-query", "none"] = "full"
     #: When X-Total-Count and X-Result-Count are sent; "result-is-total": both are the total.
@@ -108,6 +117,7 @@ class StandIn:
 
     def _represent(self, base: str, stored: dict[str, Any]) -> dict[str, Any]:
         body = dict(stored)
+        base = self.faults.href_root or base
         if self.faults.href == "collection":
             body["href"] = base + "customer"
         elif self.faults.href == "number":
@@ -159,6 +169,9 @@ class StandIn:
                 return _send(start_response, 500, b"<html><body>Oops</body></html>",
                              "text/html")
             return _json(start_response, 400, _error(400, "name is required, a string"))
+        limit = self.faults.accept_creates
+        if limit is not None and self.created >= limit:
+            return _json(start_response, 500, _error(500, "the store is read-only"))
         # Deterministic ids: two runs against fresh stand-ins see the same values.
         self.created += 1
         new_id = str(uuid.uuid5(_IDS, str(self.created)))
@@ -166,7 +179,8 @@ class StandIn:
         with self.lock:
             self.customers[new_id] = stored
         body = self._represent(base, stored)
-        headers = [("Location", base + "customer/" + new_id)] if self.faults.location else []
+        root = self.faults.href_root or base
+        headers = [("Location", root + "customer/" + new_id)] if self.faults.location else []
         return _json(start_response, self.faults.create_status, body, headers)
 
     def _list(self, start_response: StartResponse, base: str,
@@ -189,6 +203,8 @@ class StandIn:
             offset, limit = int(args.get("offset", 0)), int(args.get("limit", len(items)))
         except ValueError:
             return _json(start_response, 400, _error(400, "offset and limit are integers"))
+        if self.faults.ignore_limit:
+            limit = len(items)
         page = items[offset:offset + limit]
         counts = self.faults.count_headers
         headers = []
@@ -196,9 +212,15 @@ class StandIn:
             headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(len(page)))]
         elif counts == "result-is-total":
             headers += [("X-Total-Count", str(total)), ("X-Result-Count", str(total))]
-        status = 200
+        status = self.faults.complete_status
         if offset < len(items) and len(page) < len(items):
             status = self.faults.partial_status
+            if status == 500:
+                problem = {"type": "https://stoplight.io/prism/errors#VIOLATIONS",
+                           "title": "Request/Response not valid", "status": 500,
+                           "detail": "Your request/response is not valid: 206 not documented"}
+                return _send(start_response, 500, json.dumps(problem).encode(),
+                             "application/problem+json")
             if self.faults.link != "none":
                 kept = query if self.faults.link == "full" else []
                 link = tmf630.link_header(base + "customer", kept, offset, limit, total)

@@ -188,10 +188,12 @@ def test_without_credentials_the_gateway_refuses(
     url, _ = gateway
     summary = tmp_path / "summary.json"
     outcome = run(url, tmp_path / "r", capsys, "--json-summary", str(summary))
-    assert outcome.code == 2 and "--auth" in outcome.output
+    # The target answers HTTP, so the run goes on as the kit's would, and fails; the
+    # pre-flight's finding is a warning that says what to do.
+    assert outcome.code == 1 and "--auth" in outcome.output
     verdict = json.loads(summary.read_text(encoding="utf-8"))
-    assert verdict["verdict"] == "error" and verdict["exitCode"] == 2
-    assert "401" in verdict["message"]
+    assert verdict["verdict"] == "failed" and verdict["exitCode"] == 1
+    assert "401" in verdict["preflight"][0] and "--auth" in verdict["preflight"][0]
 
 
 # -- mutual TLS and a private CA ----------------------------------------------------------

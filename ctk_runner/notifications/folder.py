@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ctk_runner.client import Reply, decode_json
-from ctk_runner.model import Assertion, Execution
+from ctk_runner.model import Execution
 from ctk_runner.notifications.checks import (
     CHANGE,
     CREATE,
@@ -41,6 +41,7 @@ from ctk_runner.notifications.listener import EventListener, Received, parse_add
 from ctk_runner.runner import CtkSession
 from ctk_runner.scenarios import Scenario
 from ctk_runner.strict import checks
+from ctk_runner.strict.rules import judge
 
 FOLDER = "NT1"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -113,7 +114,15 @@ class NotificationFolder:
                 self.session.client.send("DELETE", UNREGISTER.url(self.root, self.variables))
             if own:
                 self.listener.stop()
+        self._skip_the_rest(start)
         return self.session.run.executions[start:]
+
+    def _skip_the_rest(self, start: int) -> None:
+        """Every step after the one that stopped the folder: skipped, with why."""
+        done = {e.scenario.number for e in self.session.run.executions[start:]}
+        for scenario in SCENARIOS:
+            if scenario.number not in done and self.aborted:
+                self.session.skip(scenario, f"not sent: the folder stopped ({self.aborted})")
 
     @property
     def root(self) -> str:
@@ -150,7 +159,7 @@ class NotificationFolder:
         why = "" if late is None else (
             f"{late.event_type or 'a request'} arrived at {late.path} after the subscription "
             "was deleted")
-        execution.assertions.append(Assertion(NOTHING_AFTER, late is None, why, "strict"))
+        execution.assertions.append(judge(NOTHING_AFTER, late is None, why))
         self._finish(execution)
 
     # -- the steps ----------------------------------------------------------
@@ -166,7 +175,7 @@ class NotificationFolder:
         if reply.status in (404, 405, 501):
             why = (f"the target has no notification hub: POST {execution.url} answered "
                    f"{reply.status} {reply.reason}".rstrip())
-        execution.assertions.append(Assertion(HUB_ANSWERS_201, ok, why, "strict"))
+        execution.assertions.append(judge(HUB_ANSWERS_201, ok, why))
         body, _ = decode_json(reply.text)
         if ok:
             execution.assertions.append(valid_subscription(body, callback))
@@ -252,10 +261,10 @@ class NotificationFolder:
                    f"{self.settings.event_timeout:g} s")
             if others:
                 why += f" (the listener received: {', '.join(map(str, others[:5]))})"
-            execution.assertions.append(Assertion(name, False, why, "strict"))
+            execution.assertions.append(judge(name, False, why))
             return None
-        execution.assertions.append(Assertion(name, True, "", "strict"))
-        execution.assertions.append(valid_event(item, event_type))
+        execution.assertions.append(judge(name, True))
+        execution.assertions += valid_event(item, event_type)
         return item
 
     # -- requests and executions ---------------------------------------------
@@ -267,4 +276,4 @@ class NotificationFolder:
         return self.session.send(scenario, url, body, headers)
 
     def _finish(self, execution: Execution) -> None:
-        self.session.run.add(execution)
+        self.session.record(execution)

@@ -2,8 +2,9 @@
 
 The summary table has Newman's rows (iterations, requests, prerequest scripts,
 test scripts, assertions) so a CI log reads like the certification report's
-first page. Only failures and warnings are printed per request (a list of 29
-customers yields 263 assertions; printing each would bury the one that failed).
+first page. Only failures, warnings and skips are printed per request (a list
+of 29 customers yields 263 assertions; printing each would bury the one that
+failed); a strict one names its rule's source (``[tmf630]``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ctk_runner.kit.builds import load
-from ctk_runner.model import Event, Execution, ExecutionFinished, Run
+from ctk_runner.model import AssertionGroup, Event, Execution, ExecutionFinished, Run
 from ctk_runner.report.formatting import display_url, format_duration, format_size
 
 _ROWS = (
@@ -26,9 +27,25 @@ _ROWS = (
 )
 
 
+def _position(run: Run, execution: Execution) -> str:
+    # Folders beyond the kit (X1, NT1 ...) number their requests from 16 and 101.
+    scenario, build = execution.scenario, load(run.build)
+    if scenario.folder in build.folders:
+        return f"[{scenario.number:2d}/{len(build.scenarios)}]"
+    return f"[{scenario.number}]"
+
+
+def _tag(group: AssertionGroup) -> str:
+    return f" [{group.source}]" if group.kind == "strict" else ""
+
+
 def progress(run: Run, execution: Execution) -> list[str]:
-    """The lines printed when one request has been evaluated."""
+    """The lines printed when one request has been evaluated (or skipped)."""
     scenario = execution.scenario
+    if execution.skipped is not None:
+        return [f"{_position(run, execution)} {scenario.folder} {scenario.name}"
+                f" - {scenario.description}",
+                f"        SKIPPED {execution.skipped}"]
     groups = execution.groups(run.profile)
     passed = sum(g.passed for g in groups)
     failed = sum(g.failed for g in groups)
@@ -39,22 +56,18 @@ def progress(run: Run, execution: Execution) -> list[str]:
     else:
         answer = (f"{execution.status} {execution.reason}".rstrip()
                   + f"  {format_duration(execution.elapsed_ms)}  {format_size(execution.size)}")
-    # Folders beyond the kit (X1, NT1 ...) number their requests from 16 and 101.
-    total = len(load(run.build).scenarios)
-    position = (f"[{scenario.number:2d}/{total}]" if scenario.folder in load(run.build).folders
-                else f"[{scenario.number}]")
     lines = [
-        f"{position} {scenario.folder} {scenario.name}"
+        f"{_position(run, execution)} {scenario.folder} {scenario.name}"
         f" - {scenario.description}",
         f"        {execution.method} {display_url(execution.url)}",
         f"        {answer}  |  {passed} passed, {failed} failed",
     ]
     for group in groups:
-        if group.failed or group.warnings:
-            tag = "FAIL" if group.failed else "WARN"
-            times = group.failed or group.warnings
+        if group.failed or group.warnings or group.skipped:
+            tag = "FAIL" if group.failed else "WARN" if group.warnings else "SKIP"
+            times = group.failed or group.warnings or group.skipped
             reason = group.messages[0] if group.messages else ""
-            lines.append(f"        {tag} {group.name} ({times}x): {reason}")
+            lines.append(f"        {tag} {group.name}{_tag(group)} ({times}x): {reason}")
     return lines + lines_extra
 
 
@@ -73,13 +86,16 @@ def summary(run: Run, reports: dict[str, Path] | None = None) -> list[str]:
     """The closing block: table, timings, failures, warnings, verdict, report paths."""
     failures = run.problems("failed")
     warnings = run.problems("warning")
+    skipped = run.problems("skipped")
     lines = summary_table(run)
     lines += [
         f"Total run duration: {format_duration(run.duration_ms)}",
         f"Total data received: {format_size(run.data_received)} (approx)",
         f"Average response time: {format_duration(run.timing()['responseAverage'])}",
-        f"Total failures: {len(failures)}    Total warnings: {len(warnings)}",
+        f"Total failures: {len(failures)}    Total warnings: {len(warnings)}"
+        + (f"    Skipped: {len(skipped)}" if skipped else ""),
     ]
+    lines += [f"Pre-flight warning: {warning}" for warning in run.preflight]
     for cleanup in run.cleanup:
         state = "deleted" if cleanup.ok else f"NOT deleted: {cleanup.message}"
         lines.append(f"Clean-up {cleanup.subject}: DELETE {cleanup.url} {state}")
@@ -88,7 +104,7 @@ def summary(run: Run, reports: dict[str, Path] | None = None) -> list[str]:
     verdict = "FAILED" if run.failed else "PASSED"
     stats = run.stats()
     lines.append(f"Verdict ({run.build} build, {run.profile} profile): {verdict} - "
-                 f"{len(run.executions)} requests, {stats['assertions'].total} assertions, "
+                 f"{stats['requests'].total} requests, {stats['assertions'].total} assertions, "
                  f"{stats['assertions'].failed} failed, "
                  f"{stats['testScripts'].failed} failed test scripts")
     return lines

@@ -5,9 +5,18 @@ Tools that read Newman's JSON look at ``run.stats.<kind>.{total,failed}``,
 ``response.code/responseTime/responseSize``, ``assertions[].assertion`` and
 ``.error``) and ``run.failures[]``; those keys have Newman's names and
 meanings. What Newman has no place for sits beside them: each assertion's
-``kind`` and ``outcome``, ``run.warnings[]`` (value checks that did not hold
-in the ``ctk`` profile; they carry no ``error`` key, so Newman readers count
-them as passed, as the kit would), ``run.profile`` and ``run.cleanup[]``.
+``kind`` and ``outcome``, and its rule's ``source`` (``kit``, ``swagger``,
+``tmf630``, ``rfc``, ``harness``) and ``severity`` (``error``, ``warning``);
+``skipped: true`` with ``skip.reason`` for a check whose subject was absent;
+an execution's ``skipped.reason`` for a request not sent (its prerequisite is
+missing; it has no ``response``), ``run.warnings[]`` (value checks that did
+not hold in the ``ctk`` profile, failed ``warning`` rules; they carry no
+``error`` key, so Newman readers count them as passed, as the kit would),
+``run.skipped[]`` (each entry of ``run.failures[]``, ``run.warnings[]`` and
+``run.skipped[]`` from an assertion has ``rule.source`` and ``rule.severity``;
+``source`` there is Newman's, the request), ``run.preflight[]`` (what the pre-flight request found),
+``run.rules`` (the sources ``--rules`` selected), ``run.profile`` and
+``run.cleanup[]``.
 """
 
 from __future__ import annotations
@@ -63,9 +72,12 @@ def _execution(run: Run, position: int, execution: Execution) -> dict[str, Any]:
     item_id = _item_id(scenario.number)
     assertions: list[dict[str, Any]] = []
     for index, (assertion, outcome) in enumerate(execution.outcomes(run.profile)):
-        entry: dict[str, Any] = {"assertion": assertion.name, "skipped": False,
-                                 "kind": assertion.kind, "outcome": outcome}
-        if outcome == "failed":
+        entry: dict[str, Any] = {"assertion": assertion.name, "skipped": outcome == "skipped",
+                                 "kind": assertion.kind, "outcome": outcome,
+                                 "source": assertion.source, "severity": assertion.severity}
+        if outcome == "skipped":
+            entry["skip"] = {"reason": assertion.message}
+        elif outcome == "failed":
             entry["error"] = _error("AssertionError", assertion.message or "failed",
                                     index, assertion.name)
         elif outcome == "warning":
@@ -89,7 +101,9 @@ def _execution(run: Run, position: int, execution: Execution) -> dict[str, Any]:
     if execution.script_error is not None:
         result["testScript"] = [{"error": {"name": "ScriptError",
                                            "message": execution.script_error}}]
-    if execution.error is not None:
+    if execution.skipped is not None:
+        result["skipped"] = {"reason": execution.skipped}
+    elif execution.error is not None:
         result["requestError"] = {"name": "RequestError", "message": execution.error}
     else:
         result["response"] = {
@@ -120,19 +134,23 @@ def _problems(run: Run, outcome: str) -> list[dict[str, Any]]:
         if outcome == "failed" and execution.script_error is not None:
             entries.append({"error": _error("ScriptError", execution.script_error, 0,
                                             "test-script"), "at": "test-script", **common})
+        if outcome == "skipped" and execution.skipped is not None:
+            entries.append({"error": _error("Skipped", execution.skipped, 0, "request"),
+                            "at": "request", **common})
         for index, (assertion, actual) in enumerate(execution.outcomes(run.profile)):
             if actual == outcome:
-                error = _error("AssertionError" if outcome == "failed" else "Warning",
-                               assertion.message or outcome, index, assertion.name)
+                name = {"failed": "AssertionError", "warning": "Warning"}.get(outcome, "Skipped")
+                error = _error(name, assertion.message or outcome, index, assertion.name)
                 entries.append({"error": error, "at": f"assertion:{index} in test-script",
-                                **common})
+                                "rule": {"source": assertion.source,
+                                         "severity": assertion.severity}, **common})
     return entries
 
 
 def build(run: Run) -> dict[str, Any]:
     """The whole report as a JSON-ready dict."""
     stats = run.stats()
-    count = len(run.executions)
+    count = stats["requests"].total
     timing = run.timing()
     # Folders beyond the kit's (NT1 ...) are listed when the run executed them.
     build = load(run.build)
@@ -180,6 +198,9 @@ def build(run: Run) -> dict[str, Any]:
             "failures": _problems(run, "failed"),
             "error": None,
             "warnings": _problems(run, "warning"),
+            "skipped": _problems(run, "skipped"),
+            "preflight": list(run.preflight),
+            "rules": list(run.rules),
             "profile": run.profile,
             "build": run.build,
             "generator": GENERATOR,

@@ -8,7 +8,9 @@ a filter returns what matches, a PATCH applies, the body is a valid Customer,
 an error is a TMF Error.
 
 No function here sends a request or raises on a bad target: a check only
-looks at what it is given and says what it found.
+looks at what it is given and says what it found. Each assertion comes from
+:mod:`ctk_runner.strict.rules` (its source and severity); one whose subject is
+absent (an empty list to judge) is skipped, never passed.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
-from ctk_runner.client import Reply, decode_json
+from ctk_runner.client import Reply, decode_json, same_origin
 from ctk_runner.kit.js import describe
 from ctk_runner.model import Assertion, summarize
+from ctk_runner.strict.rules import judge, skip
 
 # Strict check names, chosen to read as statements in the report.
 LOCATION_EQUALS_HREF = "Location header equals href"
@@ -33,6 +36,8 @@ TMF_ERROR = "Error body is a TMF Error"
 BODY_IS_OBJECT = "Response body is a JSON object"
 BODY_IS_ARRAY = "Response body is a JSON array"
 PATCH_APPLIED = "PATCH response holds the change"
+NO_BOM = "JSON body has no byte order mark"
+HREF_AT_TARGET = "href points at the target"
 
 #: Attributes a ``fields=`` response may carry besides the requested one.
 ALWAYS_ALLOWED_FIELDS = frozenset({"id", "href", "@type"})
@@ -58,13 +63,12 @@ def label(instance: Any) -> str:
 
 
 def status_code(reply: Reply, expected: int) -> Assertion:
+    """``Status code is <expected>``, a strict rule (the kit's own is in kit/script)."""
     name = f"Status code is {expected}"
     if reply.status is None:
-        return Assertion(name, False, f"no response: {reply.error}")
-    message = "" if reply.status == expected else (
-        f"expected {expected}, got {reply.status} {reply.reason}".rstrip()
-    )
-    return Assertion(name, reply.status == expected, message)
+        return judge(name, False, f"no response: {reply.error}")
+    why = f"expected {expected}, got {reply.status} {reply.reason}".rstrip()
+    return judge(name, reply.status == expected, why)
 
 
 def matches(instance: Mapping[str, Any], attribute: str, value: Any) -> bool:
@@ -79,47 +83,45 @@ def location_equals_href(reply: Reply, instance: Any) -> Assertion:
     location = reply.header("Location")
     href = instance.get("href") if isinstance(instance, Mapping) else None
     if not location:
-        return Assertion(LOCATION_EQUALS_HREF, False, "the response has no Location header",
-                         "strict")
+        return judge(LOCATION_EQUALS_HREF, False, "the response has no Location header")
     if not isinstance(href, str):
-        return Assertion(LOCATION_EQUALS_HREF, False, "the response has no string href",
-                         "strict")
+        return judge(LOCATION_EQUALS_HREF, False, "the response has no string href")
     # A relative Location is legal HTTP; compare what both resolve to.
     ok = urljoin(reply.url, location) == urljoin(reply.url, href)
-    why = "" if ok else f"Location is {location}, href is {href}"
-    return Assertion(LOCATION_EQUALS_HREF, ok, why, "strict")
+    return judge(LOCATION_EQUALS_HREF, ok, f"Location is {location}, href is {href}")
+
+
+def href_at_target(href: str, target: str) -> Assertion:
+    """An ``href`` (resolved) must name the target's origin, or it is not followed."""
+    return judge(HREF_AT_TARGET, same_origin(href, target),
+                 f"href points outside the target: {summarize(href, 200)} is not on {target}")
 
 
 def same_customer(reply: Reply | None, instance: Any) -> Assertion:
     """Judge the reply to ``GET href`` against the customer that was created."""
     if reply is None:
-        return Assertion(SAME_CUSTOMER_ON_HREF, False, "the create response has no string href",
-                         "strict")
+        return judge(SAME_CUSTOMER_ON_HREF, False, "the create response has no string href")
     if reply.status != 200:
         got = reply.error or f"HTTP {reply.status} {reply.reason}".rstrip()
-        return Assertion(SAME_CUSTOMER_ON_HREF, False, f"GET {reply.url} answered {got}",
-                         "strict")
-    try:
-        fetched = json.loads(reply.text)
-    except ValueError:
-        return Assertion(SAME_CUSTOMER_ON_HREF, False, f"GET {reply.url} did not answer JSON",
-                         "strict")
+        return judge(SAME_CUSTOMER_ON_HREF, False, f"GET {reply.url} answered {got}")
+    fetched, problem = decode_json(reply.text)
+    if problem is not None:
+        return judge(SAME_CUSTOMER_ON_HREF, False, f"GET {reply.url} did not answer JSON")
     created: Mapping[str, Any] = instance if isinstance(instance, Mapping) else {}
     fetched_obj: Mapping[str, Any] = fetched if isinstance(fetched, Mapping) else {}
     differing = [a for a in ("id", "href", "name") if fetched_obj.get(a) != created.get(a)]
-    why = "" if not differing else (
-        f"GET {reply.url} returned a customer whose {', '.join(differing)} differ"
-    )
-    return Assertion(SAME_CUSTOMER_ON_HREF, not differing, why, "strict")
+    why = f"GET {reply.url} returned a customer whose {', '.join(differing)} differ"
+    return judge(SAME_CUSTOMER_ON_HREF, not differing, why)
 
 
 def filtered_not_empty(instances: Sequence[Any], attribute: str, value: Any) -> Assertion:
-    ok = len(instances) > 0
-    why = "" if ok else f"no customer returned for {attribute}={summarize(display(value))}"
-    return Assertion(FILTER_NOT_EMPTY, ok, why, "strict")
+    return judge(FILTER_NOT_EMPTY, len(instances) > 0,
+                 f"no customer returned for {attribute}={summarize(display(value))}")
 
 
 def filtered_only_matching(instances: Sequence[Any], attribute: str, value: Any) -> Assertion:
+    if not instances:
+        return skip(FILTER_ONLY_MATCHING, "the filtered list is empty: nothing to judge")
     strays = [
         i for i in instances if not (isinstance(i, Mapping) and matches(i, attribute, value))
     ]
@@ -127,10 +129,12 @@ def filtered_only_matching(instances: Sequence[Any], attribute: str, value: Any)
         f"{len(strays)} of {len(instances)} returned customers do not have "
         f"{attribute} = {summarize(display(value))} (first: {label(strays[0])})"
     )
-    return Assertion(FILTER_ONLY_MATCHING, not strays, why, "strict")
+    return judge(FILTER_ONLY_MATCHING, not strays, why)
 
 
 def only_requested_fields(instances: Sequence[Any], attribute: str) -> Assertion:
+    if not instances:
+        return skip(ONLY_REQUESTED_FIELDS, "the list is empty: no customer to judge")
     allowed = ALWAYS_ALLOWED_FIELDS | {attribute}
     extras: set[str] = set()
     offenders = 0
@@ -144,7 +148,7 @@ def only_requested_fields(instances: Sequence[Any], attribute: str) -> Assertion
         f"{offenders} of {len(instances)} customers carry unrequested attributes "
         f"({', '.join(sorted(extras)[:8])})"
     )
-    return Assertion(ONLY_REQUESTED_FIELDS, not extras, why, "strict")
+    return judge(ONLY_REQUESTED_FIELDS, not extras, why)
 
 
 def valid_customer(instances: Iterable[Any], *, partial: bool = False) -> Assertion:
@@ -157,7 +161,10 @@ def valid_customer(instances: Iterable[Any], *, partial: bool = False) -> Assert
 
     validator = schemas.validator("Customer")
     problems: list[str] = []
-    for instance in instances:
+    judged = list(instances)
+    if not judged:
+        return skip(VALID_CUSTOMER, "the list is empty: no customer to validate")
+    for instance in judged:
         for error in validator.iter_errors(instance):
             if partial and error.validator == "required" and not error.path:
                 continue
@@ -166,21 +173,28 @@ def valid_customer(instances: Iterable[Any], *, partial: bool = False) -> Assert
     why = "" if not problems else "; ".join(problems[:3]) + (
         f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     )
-    return Assertion(VALID_CUSTOMER, not problems, why, "strict")
+    return judge(VALID_CUSTOMER, not problems, why)
 
 
 def tmf_error(reply: Reply) -> Assertion:
     import schemas
 
-    try:
-        body = json.loads(reply.text)
-    except ValueError:
-        return Assertion(TMF_ERROR, False, "the response body is not JSON", "strict")
+    if reply.status is None:
+        return skip(TMF_ERROR, f"no response to judge ({reply.error})")
+    body, problem = decode_json(reply.text)
+    if problem is not None:
+        return judge(TMF_ERROR, False, problem)
     problems = [
         f"/{'/'.join(str(p) for p in e.absolute_path)}: {summarize(e.message, 120)}"
         for e in schemas.validator("Error").iter_errors(body)
     ]
-    return Assertion(TMF_ERROR, not problems, "; ".join(problems[:3]), "strict")
+    return judge(TMF_ERROR, not problems, "; ".join(problems[:3]))
+
+
+def no_byte_order_mark(reply: Reply) -> Assertion:
+    """The JSON text starts without U+FEFF (the kit's Postman strips one and reads on)."""
+    return judge(NO_BOM, not reply.bom,
+                 "the response body starts with a UTF-8 byte order mark (EF BB BF)")
 
 
 def body_shape(reply: Reply, expected: type) -> tuple[Any, Assertion | None]:
@@ -188,11 +202,10 @@ def body_shape(reply: Reply, expected: type) -> tuple[Any, Assertion | None]:
     name = BODY_IS_OBJECT if expected is dict else BODY_IS_ARRAY
     value, problem = decode_json(reply.text)
     if problem is not None:
-        return None, Assertion(name, False, problem, "strict")
+        return None, judge(name, False, problem)
     if not isinstance(value, expected):
         wanted = "a JSON object" if expected is dict else "a JSON array"
-        return value, Assertion(name, False, f"expected {wanted}, got {describe(value)}",
-                                "strict")
+        return value, judge(name, False, f"expected {wanted}, got {describe(value)}")
     return value, None
 
 
@@ -201,4 +214,4 @@ def patch_applied(instance: Mapping[str, Any], change: Mapping[str, Any]) -> Ass
     why = "" if not differing else "; ".join(
         f"{k} is {summarize(display(instance.get(k)), 80)}, the PATCH sent "
         f"{summarize(display(change[k]), 80)}" for k in differing)
-    return Assertion(PATCH_APPLIED, not differing, why, "strict")
+    return judge(PATCH_APPLIED, not differing, why)
