@@ -129,7 +129,6 @@ class PgDatabase:
     def __init__(self, server: PgServer, schema: str = PUBLIC) -> None:
         self.server = server
         self.schema = schema
-        self.url = server.url
         try:
             with server.connection() as conn:
                 migrate(conn, schema)
