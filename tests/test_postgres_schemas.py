@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,24 +21,10 @@ from sandbox.config import Config
 from sandbox.domain import query
 from sandbox.repository import StoreGone
 from tests.conftest import API, MINIMAL
-from tests.pg_support import scratch_database
 
 #: Two longest names (63 characters) sharing a 56-character prefix.
 LONG_A = "a" * 56 + "-first1"
 LONG_B = "a" * 56 + "-second"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
-def server(pg_url: str) -> Iterator[PgServer]:
-    running = PgServer(pg_url, pool_size=2)
-    yield running
-    running.close()
 
 
 @pytest.mark.parametrize(("tenant", "generation", "prefix"), [
@@ -128,11 +113,11 @@ def test_stores_are_created_at_once_by_many_processes_without_error(pg_url: str)
             assert rows == (2,)  # each migration applied once
 
 
-def test_a_dropped_store_raises_store_gone(pg_url: str, server: PgServer) -> None:
+def test_a_dropped_store_raises_store_gone(pg_url: str, pg_server: PgServer) -> None:
     other = PgServer(pg_url, pool_size=1)  # another process, which deletes the tenant
     try:
-        mine = PgDatabase(server, "t_doomed")
-        kept = PgDatabase(server, "t_kept")
+        mine = PgDatabase(pg_server, "t_doomed")
+        kept = PgDatabase(pg_server, "t_kept")
         customers = mine.table("customer")
         customers.insert({"id": "1", "name": "x"})
         kept.table("customer").insert({"id": "1", "name": "y"})
@@ -151,9 +136,9 @@ def test_a_dropped_store_raises_store_gone(pg_url: str, server: PgServer) -> Non
     assert kept.table("customer").get("1") == {"id": "1", "name": "y"}
 
 
-def test_the_public_schema_is_never_dropped(server: PgServer) -> None:
+def test_the_public_schema_is_never_dropped(pg_server: PgServer) -> None:
     with pytest.raises(ValueError):
-        drop_schema(server, "public")
+        drop_schema(pg_server, "public")
 
 
 def test_one_connection_serves_two_stores_without_mixing_them(pg_url: str) -> None:
@@ -175,8 +160,8 @@ def test_one_connection_serves_two_stores_without_mixing_them(pg_url: str) -> No
         single.close()
 
 
-def test_the_write_section_is_reentrant_and_one_transaction(server: PgServer) -> None:
-    store = PgDatabase(server, "s_section")
+def test_the_write_section_is_reentrant_and_one_transaction(pg_server: PgServer) -> None:
+    store = PgDatabase(pg_server, "s_section")
     customers = store.table("customer")
     seen: list[int] = []
 
