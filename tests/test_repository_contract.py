@@ -1,15 +1,16 @@
-"""The repository contract, run against every backend (``BACKENDS``).
+"""The repository contract, run against every backend (the ``database`` fixture).
 
-A new backend (PostgreSQL, issue 11) adds one entry to ``BACKENDS``; every
-test here then runs on it too. Results are checked against a full scan with
-``query.matches`` on the presented documents, the definition of a filter.
+Each test takes ``database`` (or ``repo``, its customer table) from
+``tests/conftest.py``, parametrized over ``STORES``: a new backend adds one
+entry there and every test here then runs on it too. Results are checked
+against a full scan with ``query.matches`` on the presented documents, the
+definition of a filter.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.backends.tinydb import open_database
 from sandbox.domain import query, sorting
-from sandbox.repository import MEMORY, Database, Document, Repository
-from tests.pg_support import schema_store
+from sandbox.repository import Database, Document, Repository
+from tests.conftest import STORES, StoreKind
 
 PREFIX = "http://h/tmf/customer/"
-
-#: name -> (factory of a Database in a directory, whether it survives a reopen)
-BACKENDS: dict[str, tuple[Callable[[Path], Database], bool]] = {
-    "tinydb-file": (lambda directory: open_database(directory / "db.json"), True),
-    "memory": (lambda directory: open_database(MEMORY), False),
-    # A schema of its own in a throwaway database; skipped (or failed in CI) without a server.
-    "postgresql": (schema_store, True),
-}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> tuple[Callable[[Path], Database], bool]:
-    return BACKENDS[request.param]
-
-
-@pytest.fixture
-def database(backend: tuple[Callable[[Path], Database], bool],
-             tmp_path: Path) -> Iterator[Database]:
-    db = backend[0](tmp_path)
-    yield db
-    db.close()
+DURABLE = [kind for kind in STORES if kind.durable]
 
 
 @pytest.fixture
@@ -106,16 +86,15 @@ def test_tables_are_separate(database: Database) -> None:
     assert database.table("a").get("1") == {"id": "1"}
 
 
-@pytest.mark.parametrize("kind", [name for name, (_, durable) in BACKENDS.items() if durable])
-def test_data_survives_a_reopen(kind: str, tmp_path: Path) -> None:
-    make = BACKENDS[kind][0]
-    db = make(tmp_path)
+@pytest.mark.parametrize("kind", DURABLE, ids=[kind.name for kind in DURABLE])
+def test_data_survives_a_reopen(kind: StoreKind, tmp_path: Path) -> None:
+    db = kind.open(tmp_path)
     repo = db.table("customer")
     repo.insert_many([customer(n) for n in range(5)])
     repo.update("c001", lambda d: {**d, "status": "Rejected"})
     repo.delete("c003")
     db.close()
-    again = make(tmp_path)
+    again = kind.open(tmp_path)
     try:
         assert again.table("customer").all() == [
             customer(0), {**customer(1), "status": "Rejected"}, customer(2), customer(4)]
@@ -239,15 +218,15 @@ def check_indexes(repo: Repository) -> None:
         assert ids(repo, wanted) == scan(repo, wanted), params
 
 
-@pytest.mark.parametrize("kind", sorted(BACKENDS))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(operations=OPERATIONS)
 def test_indexes_match_a_full_scan_after_any_writes(
-    kind: str, operations: list[tuple[str, int, Document]], tmp_path_factory: pytest.TempPathFactory
+    store_kind: StoreKind, operations: list[tuple[str, int, Document]],
+    tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    make, durable = BACKENDS[kind]
     directory = tmp_path_factory.mktemp("store")
-    db = make(directory)
+    db = store_kind.open(directory)
     try:
         repo = db.table("customer")
         for op, key, body in operations:
@@ -262,8 +241,8 @@ def test_indexes_match_a_full_scan_after_any_writes(
         expected = repo.all()
     finally:
         db.close()
-    if durable:
-        again = make(directory)
+    if store_kind.durable:
+        again = store_kind.open(directory)
         try:
             assert again.table("customer").all() == expected
             check_indexes(again.table("customer"))
