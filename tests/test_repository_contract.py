@@ -4,12 +4,15 @@ Each test takes ``database`` (or ``repo``, its customer table) from
 ``tests/conftest.py``, parametrized over ``STORES``: a new backend adds one
 entry there and every test here then runs on it too. Results are checked
 against a full scan with ``query.matches`` on the presented documents, the
-definition of a filter.
+definition of a filter. Two tests at the end of the failure section are the
+TinyDB file's own: what a failed or torn batch leaves in its journal.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox.backends.tinydb import journal as journal_module
+from sandbox.backends.tinydb import open_database
+from sandbox.backends.tinydb.journal import segments
 from sandbox.domain import query, sorting
 from sandbox.repository import Database, Document, Repository
 from tests.conftest import STORES, StoreKind
@@ -78,6 +84,85 @@ def test_a_duplicate_id_is_refused_and_changes_nothing(repo: Repository) -> None
     with pytest.raises(ValueError, match="already stored"):
         repo.insert({"id": "1", "v": 2})
     assert repo.all() == [{"id": "1", "v": 1}]
+
+
+BAD_BATCHES = [
+    ("an id already stored", [customer(5), customer(1), customer(6)]),
+    ("an id twice in the batch", [customer(5), customer(6), customer(5)]),
+    ("a value JSON cannot hold", [customer(5), customer(6), {**customer(7), "when": object()}]),
+    ("a number JSON cannot hold", [customer(5), {**customer(6), "score": float("nan")}]),
+]
+
+
+@pytest.mark.parametrize(("why", "batch"), BAD_BATCHES, ids=[why for why, _ in BAD_BATCHES])
+def test_a_batch_that_fails_anywhere_stores_none_of_it(
+        store_kind: StoreKind, tmp_path: Path, why: str, batch: list[Document]) -> None:
+    db = store_kind.open(tmp_path)
+    try:
+        repo = db.table("customer")
+        repo.insert(customer(1))
+        with pytest.raises((TypeError, ValueError)):
+            repo.insert_many(batch)
+        assert repo.all() == [customer(1)] and repo.count() == 1
+        assert repo.get("c005") is None and ids(repo, filters(**{"@type": "Customer"})) == [
+            "c001"]
+        # Nothing of the batch holds its ids: the good part goes in afterwards.
+        repo.insert_many([customer(5), customer(6)])
+    finally:
+        db.close()
+    if store_kind.durable:
+        again = store_kind.open(tmp_path)
+        try:
+            assert again.table("customer").all() == [customer(1), customer(5), customer(6)]
+        finally:
+            again.close()
+
+
+def test_a_batch_whose_journal_write_fails_leaves_none_of_it_on_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The TinyDB file's journal: the disk fills up while the batch's third document is
+    # written. Nothing of the batch stays in memory, nor in the journal a restart replays.
+    path = tmp_path / "store" / "db.json"
+    db = open_database(path)
+    repo = db.table("customer")
+    repo.insert(customer(1))
+    real_write = os.write
+
+    def full_at_c004(fd: int, data: Any) -> int:
+        chunk = bytes(data)
+        if b'"c004"' not in chunk:
+            return real_write(fd, chunk)
+        real_write(fd, chunk[:chunk.index(b'"c004"')])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "write", full_at_c004)
+    with pytest.raises(OSError, match="No space"):
+        repo.insert_many([customer(n) for n in range(2, 7)])
+    monkeypatch.setattr(journal_module.os, "write", real_write)
+    assert repo.all() == [customer(1)] and repo.get("c002") is None
+    shutil.copytree(path.parent, tmp_path / "crashed")  # the disk as a crash leaves it
+    db.close()
+    for directory in (path.parent, tmp_path / "crashed"):
+        again = open_database(directory / "db.json")
+        assert again.table("customer").all() == [customer(1)], directory
+        again.close()
+
+
+def test_a_torn_batch_is_replayed_not_at_all(tmp_path: Path) -> None:
+    # A crash tears the batch's journal record: the restart shows none of its documents.
+    path = tmp_path / "store" / "db.json"
+    db = open_database(path)
+    db.table("customer").insert(customer(1))
+    db.table("customer").insert_many([customer(n) for n in range(2, 7)])
+    shutil.copytree(path.parent, tmp_path / "crashed")
+    db.close()
+    [(_, segment)] = segments(tmp_path / "crashed" / "db.json")
+    os.truncate(segment, segment.stat().st_size - 40)
+    again = open_database(tmp_path / "crashed" / "db.json")
+    try:
+        assert again.table("customer").all() == [customer(1)]
+    finally:
+        again.close()
 
 
 def test_tables_are_separate(database: Database) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sandbox.backends.tinydb.journal import Journal, encode_line, read_segment, segments
@@ -102,7 +102,13 @@ class TinyDatabase:
         replayed = 0
         for _, segment in found:
             for record in read_segment(segment):
-                self.table(str(record["t"])).load(int(record["k"]), record.get("d"), None)
+                table, first = self.table(str(record["t"])), int(record["k"])
+                batch = record.get("b")
+                if isinstance(batch, list):  # one insert_many: its documents at first, first+1...
+                    for offset, doc in enumerate(batch):
+                        table.load(first + offset, doc, None)
+                else:
+                    table.load(first, record.get("d"), None)
             replayed += segment.stat().st_size
         journal = Journal(path, found[-1][0] + 1 if found else 1)
         # The replayed segments stay until the next compaction folds them in.
@@ -117,10 +123,15 @@ class TinyDatabase:
                 self._tables[name] = TinyTable(name, self._section, self._log)
             return self._tables[name]
 
-    def _log(self, table: str, doc_id: int, encoded: str | None) -> None:
+    def _log(self, table: str, doc_id: int, encoded: Sequence[str] | None) -> None:
         if self._journal is None:
             return
-        body = "" if encoded is None else f',"d":{encoded}'
+        if encoded is None:
+            body = ""
+        elif len(encoded) == 1:
+            body = f',"d":{encoded[0]}'
+        else:  # a batch is one line, one checksum: replayed whole or, torn, not at all
+            body = f',"b":[{",".join(encoded)}]'
         seq = self._journal.append(encode_line(f'{{"t":{json.dumps(table)},"k":{doc_id}{body}}}'))
         self._section.note(seq)
 

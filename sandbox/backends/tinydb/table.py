@@ -8,10 +8,12 @@ decoding one (orjson) is cheaper than deep-copying a dict, and every read gets
 a fresh copy for free. A stored value is immutable: ``get`` reads without the
 lock, and a compaction writes a shallow copy of ``rows`` while writes go on.
 
-A write encodes the new document first (a value JSON cannot hold fails
-there), appends it to the journal (a failed append leaves nothing behind),
-and only then changes memory, so an exception at any step leaves the table
-exactly as it was. Memory holds exactly what a replay of the journal gives.
+A write checks ids and encodes the new documents first (a value JSON cannot
+hold fails there), appends them to the journal as one record (a failed append
+leaves nothing behind, a torn one is dropped whole at replay), and only then
+changes memory, so an exception at any step leaves the table exactly as it
+was, for a batch as for one document. Memory holds exactly what a replay of
+the journal gives.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class Section(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-#: Appends one change to the journal: (table, doc_id, encoded document or None to remove).
-Log = Callable[[str, int, "str | None"], None]
+#: Appends one journal record, all or nothing: (table, doc_id, the encoded documents to put
+#: at doc_id and the ids after it, or None to remove doc_id).
+Log = Callable[[str, int, "Sequence[str] | None"], None]
 
 
 class TinyTable:
@@ -123,20 +126,34 @@ class TinyTable:
     def _store(self, doc_id: int, doc: Any) -> Document:
         encoded = encode(doc)
         stored = _unpack(encoded)
-        self._log(self.name, doc_id, encoded)
+        self._log(self.name, doc_id, [encoded])
         self._put(doc_id, stored, encoded.encode())
         return stored
 
     def insert(self, doc: Document) -> None:
-        with self._section:
-            if doc.get("id") in self._ids:
-                raise ValueError(f"{self.name}: id {doc['id']!r} is already stored")
-            self._store(self._next, doc)
+        self.insert_many([doc])
 
     def insert_many(self, docs: Sequence[Document]) -> None:
+        """All of ``docs`` or none: every id checked and every document encoded before
+        the batch goes to the journal as one record, then into memory."""
         with self._section:
+            batch: set[str] = set()
             for doc in docs:
-                self.insert(doc)
+                ident = doc.get("id")
+                if not isinstance(ident, str):
+                    continue
+                if ident in self._ids:
+                    raise ValueError(f"{self.name}: id {ident!r} is already stored")
+                if ident in batch:
+                    raise ValueError(f"{self.name}: id {ident!r} is twice in the batch")
+                batch.add(ident)
+            encoded = [encode(doc) for doc in docs]
+            if not encoded:
+                return
+            first = self._next
+            self._log(self.name, first, encoded)
+            for offset, text in enumerate(encoded):
+                self._put(first + offset, _unpack(text), text.encode())
 
     def update(
         self, ident: str, change: Callable[[Document], Document]
