@@ -16,7 +16,8 @@ lateral joins and an ``ORDER BY`` over ``d.facts`` (see
 - sort: the smallest (ascending) or largest (descending) value by
   ``(rank, key)``, missing last, ties kept in storage order (``seq``).
 
-``href`` is not stored: it is the request's ``href_prefix`` followed by ``id``.
+``href`` is not stored: it is :func:`sandbox.domain.hrefs.href_of` the row's ``id``,
+rendered as ``href_prefix || d.id``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from psycopg import sql
 
 from sandbox.backends.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
 from sandbox.backends.postgres.migrations import TOKEN_BYTES
+from sandbox.domain import hrefs
 from sandbox.domain.attributes import parse_boolean, parse_instant, parse_number
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
@@ -146,7 +148,7 @@ class Translator:
 
     def _values(self, path: tuple[str, ...]) -> tuple[sql.Composable, list[Any]]:
         """The JSON array of facts at ``path`` for row ``d``."""
-        if path == ("href",):
+        if hrefs.under(path):  # hrefs.href_of, as SQL (callers check hrefs.reachable)
             return (sql.SQL("jsonb_build_array(jsonb_build_object('o', {}, 's', %s || d.id))")
                     .format(TEXT), [self.href_prefix])
         return sql.SQL("(d.facts -> %s)"), [path_key(path)]
@@ -159,8 +161,8 @@ class Translator:
         self.out.where_params.extend([*head, *params])
 
     def add_filter(self, f: Filter) -> None:
-        if f.path[0] == "href" and (len(f.path) > 1 or self.href_prefix is None):
-            self.out.where.append(sql.SQL("FALSE"))  # text has no attributes
+        if hrefs.under(f.path) and not hrefs.reachable(f.path, self.href_prefix):
+            self.out.where.append(sql.SQL("FALSE"))
             return
         if f.op == "regex":
             self.out.has_regex = True
@@ -174,7 +176,7 @@ class Translator:
         facts = [fact_json(rank, value) for rank, value in candidates(f)]
         if f.op == "ne":
             self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
-        elif f.path == ("href",):
+        elif hrefs.under(f.path):
             self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
         else:
             self._equal(f.path, candidates(f))
@@ -197,9 +199,9 @@ class Translator:
     def add_sort(self, index: int, key: SortKey) -> None:
         alias = sql.Identifier(f"k{index}")
         way = sql.SQL("DESC" if key.descending else "ASC")
-        values, params = self._values(key.path)
-        if key.path[0] == "href" and (len(key.path) > 1 or self.href_prefix is None):
+        if hrefs.under(key.path) and not hrefs.reachable(key.path, self.href_prefix):
             return  # nobody has it: the order stays as it was
+        values, params = self._values(key.path)
         self.out.joins.append(sql.SQL(
             "LEFT JOIN LATERAL (SELECT (e->>'o')::int AS o, (e->'n')::numeric AS n, "
             """(e->>'s') COLLATE "C" AS s, (e->'b')::boolean AS b """

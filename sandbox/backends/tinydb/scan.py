@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from sandbox.backends.tinydb.projection import projection
-from sandbox.domain import query
+from sandbox.domain import hrefs, query
 from sandbox.domain.attributes import as_text, parse_boolean, parse_instant, parse_number
 
 #: (stored JSON, the filters it must pass) for each candidate.
@@ -44,7 +44,7 @@ def _plain(text: str) -> bool:
 
 def needles(f: query.Filter) -> tuple[bytes, ...] | None:
     """The byte strings one of which a document matching ``f`` must hold; None: no test."""
-    if f.op != "eq" or f.path[0] == "href" or f.hint not in ("string", "any", None):
+    if f.op != "eq" or hrefs.under(f.path) or f.hint not in ("string", "any", None):
         return None
     if not all(_plain(text) for text in f.values):
         return None
@@ -74,12 +74,9 @@ def _collect(doc: Any, path: Sequence[str]) -> list[Any]:
 
 def values(view: dict[str, Any], path: Sequence[str], prefix: str | None) -> list[Any]:
     """What ``path`` reaches in a document (as ``values_at``); ``href`` is derived from ``id``."""
-    if path[0] != "href":
-        return _collect(view, path)
-    ident = view.get("id")
-    if prefix is not None and isinstance(ident, str):
-        return _collect({"href": prefix + ident}, path)
-    return []
+    if hrefs.under(path):
+        return hrefs.values_at(path, prefix, view.get("id"))
+    return _collect(view, path)
 
 
 Test = Callable[[dict[str, Any]], bool]

@@ -29,8 +29,11 @@ import orjson
 from sandbox.backends.tinydb import scan
 from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.backends.tinydb.snapshot import encode
-from sandbox.domain import query, sorting
+from sandbox.domain import hrefs, query, sorting
 from sandbox.repository import Document, SearchResult
+
+#: The paths the id map answers: the id, and the href derived from it.
+_BY_ID = (("id",), hrefs.PATH)
 
 
 class Section(Protocol):
@@ -243,7 +246,7 @@ class TinyTable:
         """A ``.regex`` filter on an indexed attribute, matched against the index's
         distinct values outside the lock: (filter, values seen, version, matching ones)."""
         if any(f.op == "eq" and f.hint == "string" and (
-                f.path in self._indexes or f.path in (("id",), ("href",))) for f in filters):
+                f.path in self._indexes or f.path in _BY_ID) for f in filters):
             return None  # an equality index answers first
         for f in filters:
             if f.op == "regex" and f.path in self._indexes:
@@ -285,7 +288,7 @@ class TinyTable:
         for f in filters:
             if f.op != "eq" or f.hint != "string":
                 continue
-            if f.path in (("id",), ("href",)):
+            if f.path in _BY_ID:
                 size = len(f.values)
             elif f.path in self._indexes:
                 size = self._indexes[f.path].size_of(f.values)
@@ -296,9 +299,8 @@ class TinyTable:
         if best is None:
             return None
         f = best[1]
-        if f.path in (("id",), ("href",)):
-            keys = f.values if f.path == ("id",) else [
-                v[len(prefix):] for v in f.values if prefix and v.startswith(prefix)]
+        if f.path in _BY_ID:
+            keys = f.values if f.path == ("id",) else [hrefs.id_of(prefix, v) for v in f.values]
             return f, {self._ids[k] for k in keys if k in self._ids}, set()
         index = self._indexes[f.path]
         return f, index.lookup(f.values), set(index.others)
@@ -307,8 +309,8 @@ class TinyTable:
     def _sorted(matched: list[scan.Match], keys: Sequence[sorting.SortKey],
                 prefix: str | None) -> list[scan.Match]:
         """The matches in ``keys`` order, sorting their views (which carry every key's path)."""
-        shown = [{**view, "href": prefix + view["id"]} if prefix is not None
-                 and isinstance(view.get("id"), str) else view for _, view in matched]
+        shown = [view if (href := hrefs.href_of(prefix, view.get("id"))) is None
+                 else {**view, hrefs.NAME: href} for _, view in matched]
         back = {id(view): match for view, match in zip(shown, matched, strict=True)}
         return [back[id(view)] for view in sorting.sort_documents(shown, keys)]
 
