@@ -162,6 +162,58 @@ def test_the_regex_budget_is_per_request() -> None:
         query.matches(MOON, filters)
 
 
+# -- what a filter compares with (both backends use these) ----------------------------------
+
+DAY = datetime(2024, 1, 1, tzinfo=timezone.utc)
+CANDIDATES = [
+    ("status", "Approved", [("string", "Approved")]),
+    ("name", "Doe, John", [("string", "Doe, John"), ("string", "Doe"), ("string", " John")]),
+    # schema-typed attributes: the parsed values only
+    ("creditProfile.creditScore", "650,95", [("number", Decimal(650)), ("number", Decimal(95))]),
+    ("validFor.startDateTime", "2024-01-01", [("date-time", DAY)]),
+    ("contactMedium.preferred", "TRUE", [("boolean", True)]),
+    # untyped: every stored value the text reads as
+    ("characteristic.value", "340", [("string", "340"), ("number", Decimal(340))]),
+    ("characteristic.value", "true", [("string", "true"), ("boolean", True)]),
+    ("characteristic.value", "null", [("string", "null"), ("json", "null")]),
+    ("characteristic.value", '{"a":1}', [("string", '{"a":1}'), ("json", '{"a":1}')]),
+    ("characteristic.value", "2024-01-01", [("string", "2024-01-01"), ("date-time", DAY)]),
+    ("shoeSize", "1e3", [("string", "1e3"), ("number", Decimal(1000))]),
+    # a string attribute holding a number equals the number
+    ("name", "12", [("string", "12"), ("number", Decimal(12))]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), CANDIDATES,
+                         ids=[f"{c[0]}={c[1]}" for c in CANDIDATES])
+def test_the_candidates_of_an_equality_filter(name: str, raw: str,
+                                              expected: list[tuple[str, Any]]) -> None:
+    for op in ("", ".eq", ".ne"):
+        f = query.parse_filter(name + op, raw)
+        assert list(query.candidates(f)) == expected
+        assert query.equal_texts(f) == {key for rank, key in expected if rank == "string"}
+
+
+BOUNDS = [
+    ("creditProfile.creditScore", "700,1e3", [("number", Decimal(700)), ("number", Decimal(1000))]),
+    ("validFor.startDateTime", "2024-01-01", [("date-time", DAY)]),
+    ("name", "100", [("string", "100")]),  # a string attribute compares as text
+    # untyped: the query text's own type, the first it reads as
+    ("characteristic.value", "100", [("number", Decimal(100))]),
+    ("characteristic.value", "2024-01-01", [("date-time", DAY)]),
+    ("characteristic.value", "SME,true",
+     [("string", "SME,true"), ("string", "SME"), ("string", "true")]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), BOUNDS,
+                         ids=[f"{c[0]}={c[1]}" for c in BOUNDS])
+def test_the_bounds_of_an_ordering_filter(name: str, raw: str,
+                                          expected: list[tuple[str, Any]]) -> None:
+    for op in (".gt", ".gte", ".lt", ".lte"):
+        assert list(query.bounds(query.parse_filter(name + op, raw))) == expected
+
+
 # -- typed values ------------------------------------------------------------------------
 
 UTC = timezone.utc

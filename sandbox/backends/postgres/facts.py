@@ -24,7 +24,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.domain.attributes import RANK_ORDER, as_text, attribute_type, comparable
+from sandbox.domain.attributes import (
+    RANK_ORDER,
+    Comparable,
+    as_text,
+    attribute_type,
+    comparable,
+)
 
 #: Joins path segments into one key; a dot could be part of a member name.
 SEPARATOR = "\x1f"
@@ -45,16 +51,22 @@ def micros(instant: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def typed(item: Comparable) -> tuple[int, Any]:
+    """A comparable (a stored value's, or one a filter compares with) as a fact holds it:
+    the rank's number and the key, an instant as microseconds."""
+    rank, key = item
+    return RANK_ORDER[rank], micros(key) if rank == "date-time" else key
+
+
 def fact(value: Any, path: tuple[str, ...]) -> Fact:
     """One stored value typed as the filter evaluator types it at ``path``."""
-    rank, key = comparable(value, attribute_type(path))
-    order = RANK_ORDER[rank]
-    if rank == "number":
+    order, key = typed(comparable(value, attribute_type(path)))
+    if order == NUMBER:
         # The value itself, not the Decimal: json.dumps writes the same digits.
         return {"o": order, "n": value, "t": as_text(value)}
-    if rank == "date-time":
-        return {"o": order, "n": micros(key), "t": value}
-    if rank == "boolean":
+    if order == INSTANT:
+        return {"o": order, "n": key, "t": value}
+    if order == BOOLEAN:
         return {"o": order, "b": key, "t": as_text(value)}
     return {"o": order, "s": key}  # text, or the JSON text of an object / array / null
 

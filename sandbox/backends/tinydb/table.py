@@ -289,9 +289,9 @@ class TinyTable:
             if f.op != "eq" or f.hint != "string":
                 continue
             if f.path in _BY_ID:
-                size = len(f.values)
+                size = len(query.equal_texts(f))
             elif f.path in self._indexes:
-                size = self._indexes[f.path].size_of(f.values)
+                size = self._indexes[f.path].size_of(query.equal_texts(f))
             else:
                 continue
             if best is None or size < best[0]:
@@ -299,11 +299,12 @@ class TinyTable:
         if best is None:
             return None
         f = best[1]
+        texts = query.equal_texts(f)
         if f.path in _BY_ID:
-            keys = f.values if f.path == ("id",) else [hrefs.id_of(prefix, v) for v in f.values]
+            keys = texts if f.path == ("id",) else {hrefs.id_of(prefix, v) for v in texts}
             return f, {self._ids[k] for k in keys if k in self._ids}, set()
         index = self._indexes[f.path]
-        return f, index.lookup(f.values), set(index.others)
+        return f, index.lookup(texts), set(index.others)
 
     @staticmethod
     def _sorted(matched: list[scan.Match], keys: Sequence[sorting.SortKey],
