@@ -162,6 +162,36 @@ def test_the_regex_budget_is_per_request() -> None:
         query.matches(MOON, filters)
 
 
+# -- the one walk along attribute paths ----------------------------------------------------
+
+WALKS: list[tuple[Any, list[tuple[tuple[str, ...], Any]]]] = [
+    ({"a": 1}, [(("a",), 1)]),
+    ({"a": [1, [2, [3]]]}, [(("a",), 1), (("a",), 2), (("a",), 3)]),  # nested arrays too
+    ({"a": [], "b": None}, [(("b",), None)]),
+    ({"a": {"b": [{"c": 1}, "x"]}}, [(("a",), {"b": [{"c": 1}, "x"]}), (("a", "b"), {"c": 1}),
+                                     (("a", "b", "c"), 1), (("a", "b"), "x")]),
+    ([{"a": 1}, {"a": 2}], [(("a",), 1), (("a",), 2)]),
+    ("text", []),
+]
+
+
+@pytest.mark.parametrize(("document", "expected"), WALKS, ids=[str(w[0]) for w in WALKS])
+def test_walk_reaches_every_path_arrays_fanning_out(document: Any, expected: list[Any]) -> None:
+    assert list(attributes.walk(document)) == expected
+
+
+@pytest.mark.parametrize("document", [doc for doc, _ in WALKS] + DOCS, ids=str)
+def test_values_at_reaches_what_walk_reaches_at_its_path(document: Any) -> None:
+    walked: dict[tuple[str, ...], list[Any]] = {}
+    for path, value in attributes.walk(document):
+        walked.setdefault(path, []).append(value)
+    for path, values in walked.items():
+        assert attributes.values_at(document, path) == values, path
+    assert attributes.values_at(document, ("missing", "path")) == []
+    assert attributes.values_at(document, ()) == (
+        document if isinstance(document, list) else [document])
+
+
 # -- what a filter compares with (both backends use these) ----------------------------------
 
 DAY = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -224,6 +224,7 @@ def test_a_value_that_cannot_be_stored_stores_nothing(repo: Repository) -> None:
 def filled(repo: Repository) -> Repository:
     repo.insert_many([customer(n) for n in range(40)])
     repo.insert({"id": "odd", "name": 42, "status": ["Approved"], "engagedParty": "x"})
+    repo.insert({"id": "a-null", "status": None, "engagedParty": {"id": None}})
     return repo
 
 
@@ -235,6 +236,8 @@ SEARCHES = [
     {"href.regex": "c01[0-3]$"}, {"name": "42"}, {"status.ne": "Approved"},
     {"contactMedium.mediumType": "email", "status": "Pending"}, {"name.regex": "^Customer 3"},
     {"id": "c005", "status": "Pending"}, {"id.gte": "c030"},
+    # a stored null equals "null", also where an index answers
+    {"status": "null"}, {"engagedParty.id": "null"}, {"status": "null,Pending"},
 ]
 
 

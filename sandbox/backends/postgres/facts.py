@@ -1,12 +1,12 @@
 """Typed facts: what each attribute path of a document holds, ready for SQL.
 
 The TinyDB backend evaluates a filter by walking the document
-(:func:`~sandbox.domain.attributes.values_at`) and typing each value
+(:func:`~sandbox.domain.attributes.walk`) and typing each value
 (:func:`~sandbox.domain.attributes.comparable`, which depends on what the
 schema says the path holds). PostgreSQL cannot run that Python, and JSONB
 alone cannot tell a date-time string from text or rank mixed types the same
 way. So each stored document carries, beside itself, its *facts*: a JSON
-object mapping every path reached (arrays fan out, as in ``values_at``) to
+object mapping every path reached (the same ``walk``: arrays fan out) to
 the list of its values, typed once at write time by the very same functions.
 The SQL of :mod:`sandbox.backends.postgres.sql_query` then compares facts, which makes
 both backends agree by construction.
@@ -30,6 +30,7 @@ from sandbox.domain.attributes import (
     as_text,
     attribute_type,
     comparable,
+    walk,
 )
 
 #: Joins path segments into one key; a dot could be part of a member name.
@@ -72,19 +73,9 @@ def fact(value: Any, path: tuple[str, ...]) -> Fact:
 
 
 def facts_of(document: Mapping[str, Any]) -> dict[str, list[Fact]]:
-    """Every path of ``document`` (arrays fan out) mapped to its typed values."""
+    """Every path of ``document`` (:func:`~sandbox.domain.attributes.walk`: arrays fan
+    out) mapped to its typed values."""
     found: dict[str, list[Fact]] = {}
-
-    def walk(value: Any, path: tuple[str, ...]) -> None:
-        if isinstance(value, list):
-            for item in value:
-                walk(item, path)
-            return
-        if path:
-            found.setdefault(path_key(path), []).append(fact(value, path))
-        if isinstance(value, dict):
-            for name, item in value.items():
-                walk(item, (*path, name))
-
-    walk(document, ())
+    for path, value in walk(document):
+        found.setdefault(path_key(path), []).append(fact(value, path))
     return found

@@ -29,7 +29,7 @@ import orjson
 
 from sandbox.backends.tinydb.projection import projection
 from sandbox.domain import hrefs, query
-from sandbox.domain.attributes import as_text
+from sandbox.domain.attributes import as_text, values_at
 
 #: (stored JSON, the filters it must pass) for each candidate.
 Candidate = tuple[bytes, Sequence[query.Filter]]
@@ -46,32 +46,11 @@ def needles(f: query.Filter) -> tuple[bytes, ...] | None:
     return tuple(orjson.dumps(key) for _, key in wanted)
 
 
-def _flat(items: list[Any]) -> list[Any]:
-    """Arrays among ``items`` replaced by their elements, recursively, in order."""
-    for item in items:  # (loops, not any(): this runs several times per candidate)
-        if isinstance(item, list):
-            break
-    else:
-        return items
-    out: list[Any] = []
-    for item in items:
-        out.extend(_flat(item) if isinstance(item, list) else (item,))
-    return out
-
-
-def _collect(doc: Any, path: Sequence[str]) -> list[Any]:
-    # values_at level by level, without a generator per level: this runs for every candidate.
-    current = [doc]
-    for key in path:
-        current = [node[key] for node in _flat(current) if isinstance(node, dict) and key in node]
-    return _flat(current)
-
-
 def values(view: dict[str, Any], path: Sequence[str], prefix: str | None) -> list[Any]:
     """What ``path`` reaches in a document (as ``values_at``); ``href`` is derived from ``id``."""
     if hrefs.under(path):
         return hrefs.values_at(path, prefix, view.get("id"))
-    return _collect(view, path)
+    return values_at(view, path)
 
 
 Test = Callable[[dict[str, Any]], bool]
