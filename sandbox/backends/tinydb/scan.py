@@ -38,7 +38,7 @@ Match = tuple[bytes, dict[str, Any]]
 
 def needles(f: query.Filter) -> tuple[bytes, ...] | None:
     """The byte strings one of which a document matching ``f`` must hold; None: no test."""
-    if f.op != "eq" or hrefs.under(f.path) or f.hint not in ("string", "any", None):
+    if f.op != "eq" or hrefs.under(f.path):
         return None
     wanted = query.candidates(f)
     if any(rank != "string" or any(ch < " " for ch in key) for rank, key in wanted):
