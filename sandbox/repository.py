@@ -23,7 +23,10 @@ Rules every backend keeps:
   :class:`~sandbox.domain.query.Filter` objects, all of which must hold),
   the total count, the order (only when ``sort`` is given; otherwise storage
   order) and the ``offset``/``limit`` window. ``href`` is not stored: a
-  filter or sort key on ``href`` sees ``href_prefix + id``.
+  filter or sort key on ``href`` sees ``href_prefix + id``
+  (:func:`sandbox.domain.hrefs.href_of`), and what a filter compares with is
+  the domain's (:func:`sandbox.domain.query.candidates`, ``bounds``), never a
+  backend's own reading.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from sandbox.domain.sorting import SortKey
 
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
+
 @dataclass
 class Translation:
     """SQL fragments and their parameters, in the order they appear."""
