@@ -10,8 +10,11 @@ Rules every backend keeps:
 
 - Documents are plain JSON dicts keyed by their string ``id``; callers get
   copies, so what they mutate is never the stored state.
-- A write (``insert``, ``update``, ``delete``) either happens completely or
-  not at all: an exception anywhere leaves the store as it was.
+- A write (``insert``, ``insert_many``, ``update``, ``delete``) either
+  happens completely or not at all: an exception anywhere leaves the store as
+  it was, after a restart too. A batch is one write: one document of it that
+  cannot be stored (an id already stored or twice in the batch, a value JSON
+  cannot hold, a failed disk write) stores none of it.
 - ``lock`` is a re-entrant write section. Writes inside one ``with
   repo.lock:`` are applied in that order and the code inside (the observers)
   runs in storage order; leaving the outermost section waits until the writes
@@ -20,7 +23,10 @@ Rules every backend keeps:
   :class:`~sandbox.domain.query.Filter` objects, all of which must hold),
   the total count, the order (only when ``sort`` is given; otherwise storage
   order) and the ``offset``/``limit`` window. ``href`` is not stored: a
-  filter or sort key on ``href`` sees ``href_prefix + id``.
+  filter or sort key on ``href`` sees ``href_prefix + id``
+  (:func:`sandbox.domain.hrefs.href_of`), and what a filter compares with is
+  the domain's (:func:`sandbox.domain.query.candidates`, ``bounds``), never a
+  backend's own reading.
 """
 
 from __future__ import annotations
@@ -70,7 +76,9 @@ class Repository(Protocol):
         """Store a new document; its ``id`` must not be stored yet."""
         ...
 
-    def insert_many(self, docs: Sequence[Document]) -> None: ...
+    def insert_many(self, docs: Sequence[Document]) -> None:
+        """Store new documents, all or none (ids neither stored nor repeated in ``docs``)."""
+        ...
 
     def update(
         self, ident: str, change: Callable[[Document], Document]

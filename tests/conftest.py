@@ -1,5 +1,7 @@
 """Shared fixtures, in the style of Flask's tutorial: an app per test on a
-real file-backed TinyDB, its test client, and real servers on real ports."""
+real file-backed TinyDB, its test client, and real servers on real ports; and the
+fixtures of contract tests that run on every backend: ``store_url`` (a ``--db`` value
+per engine) and ``database`` (an open store of each kind in ``STORES``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from waitress.server import create_server
 
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
+from sandbox.backends.tinydb import open_database
+from sandbox.repository import MEMORY, Database
 from tests import pg_support
 from tests.pg_support import pg_server, pg_url  # noqa: F401  (fixtures of every test module)
 
@@ -131,6 +136,48 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with pg_support.scratch_database() as url:
         yield url
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """One kind of :class:`~sandbox.repository.Database` a contract test runs on."""
+
+    name: str
+    #: Which of ``ENGINES`` it is.
+    engine: str
+    #: Opens the store kept in a directory (the same one again after a close).
+    opener: Callable[[Path], Database]
+    #: Whether what it holds survives a close and a reopen.
+    durable: bool
+
+    def open(self, directory: Path) -> Database:
+        return self.opener(directory)
+
+
+#: Every kind of store: a TinyDB file, the same store in memory (``:memory:``), and a
+#: PostgreSQL schema of its own in the session's shared database (PostgreSQL skips, or
+#: fails in CI, without a server).
+STORES = (
+    StoreKind("tinydb", "tinydb", lambda directory: open_database(directory / "db.json"), True),
+    StoreKind("tinydb-memory", "tinydb", lambda directory: open_database(MEMORY), False),
+    StoreKind("postgresql", "postgresql", pg_support.schema_store, True),
+)
+
+
+@pytest.fixture(params=STORES, ids=[kind.name for kind in STORES])
+def store_kind(request: pytest.FixtureRequest) -> StoreKind:
+    """Each kind of store in turn (``STORES``): what ``database`` opens."""
+    kind: StoreKind = request.param
+    return kind
+
+
+@pytest.fixture
+def database(store_kind: StoreKind, tmp_path: Path) -> Iterator[Database]:
+    """A new, empty store of each kind (``STORES``), closed afterwards: a contract test
+    that takes it runs on every backend."""
+    db = store_kind.open(tmp_path)
+    yield db
+    db.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -162,6 +162,88 @@ def test_the_regex_budget_is_per_request() -> None:
         query.matches(MOON, filters)
 
 
+# -- the one walk along attribute paths ----------------------------------------------------
+
+WALKS: list[tuple[Any, list[tuple[tuple[str, ...], Any]]]] = [
+    ({"a": 1}, [(("a",), 1)]),
+    ({"a": [1, [2, [3]]]}, [(("a",), 1), (("a",), 2), (("a",), 3)]),  # nested arrays too
+    ({"a": [], "b": None}, [(("b",), None)]),
+    ({"a": {"b": [{"c": 1}, "x"]}}, [(("a",), {"b": [{"c": 1}, "x"]}), (("a", "b"), {"c": 1}),
+                                     (("a", "b", "c"), 1), (("a", "b"), "x")]),
+    ([{"a": 1}, {"a": 2}], [(("a",), 1), (("a",), 2)]),
+    ("text", []),
+]
+
+
+@pytest.mark.parametrize(("document", "expected"), WALKS, ids=[str(w[0]) for w in WALKS])
+def test_walk_reaches_every_path_arrays_fanning_out(document: Any, expected: list[Any]) -> None:
+    assert list(attributes.walk(document)) == expected
+
+
+@pytest.mark.parametrize("document", [doc for doc, _ in WALKS] + DOCS, ids=str)
+def test_values_at_reaches_what_walk_reaches_at_its_path(document: Any) -> None:
+    walked: dict[tuple[str, ...], list[Any]] = {}
+    for path, value in attributes.walk(document):
+        walked.setdefault(path, []).append(value)
+    for path, values in walked.items():
+        assert attributes.values_at(document, path) == values, path
+    assert attributes.values_at(document, ("missing", "path")) == []
+    assert attributes.values_at(document, ()) == (
+        document if isinstance(document, list) else [document])
+
+
+# -- what a filter compares with (both backends use these) ----------------------------------
+
+DAY = datetime(2024, 1, 1, tzinfo=timezone.utc)
+CANDIDATES = [
+    ("status", "Approved", [("string", "Approved")]),
+    ("name", "Doe, John", [("string", "Doe, John"), ("string", "Doe"), ("string", " John")]),
+    # schema-typed attributes: the parsed values only
+    ("creditProfile.creditScore", "650,95", [("number", Decimal(650)), ("number", Decimal(95))]),
+    ("validFor.startDateTime", "2024-01-01", [("date-time", DAY)]),
+    ("contactMedium.preferred", "TRUE", [("boolean", True)]),
+    # untyped: every stored value the text reads as
+    ("characteristic.value", "340", [("string", "340"), ("number", Decimal(340))]),
+    ("characteristic.value", "true", [("string", "true"), ("boolean", True)]),
+    ("characteristic.value", "null", [("string", "null"), ("json", "null")]),
+    ("characteristic.value", '{"a":1}', [("string", '{"a":1}'), ("json", '{"a":1}')]),
+    ("characteristic.value", "2024-01-01", [("string", "2024-01-01"), ("date-time", DAY)]),
+    ("shoeSize", "1e3", [("string", "1e3"), ("number", Decimal(1000))]),
+    # a string attribute holding a number equals the number
+    ("name", "12", [("string", "12"), ("number", Decimal(12))]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), CANDIDATES,
+                         ids=[f"{c[0]}={c[1]}" for c in CANDIDATES])
+def test_the_candidates_of_an_equality_filter(name: str, raw: str,
+                                              expected: list[tuple[str, Any]]) -> None:
+    for op in ("", ".eq", ".ne"):
+        f = query.parse_filter(name + op, raw)
+        assert list(query.candidates(f)) == expected
+        assert query.equal_texts(f) == {key for rank, key in expected if rank == "string"}
+
+
+BOUNDS = [
+    ("creditProfile.creditScore", "700,1e3", [("number", Decimal(700)), ("number", Decimal(1000))]),
+    ("validFor.startDateTime", "2024-01-01", [("date-time", DAY)]),
+    ("name", "100", [("string", "100")]),  # a string attribute compares as text
+    # untyped: the query text's own type, the first it reads as
+    ("characteristic.value", "100", [("number", Decimal(100))]),
+    ("characteristic.value", "2024-01-01", [("date-time", DAY)]),
+    ("characteristic.value", "SME,true",
+     [("string", "SME,true"), ("string", "SME"), ("string", "true")]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), BOUNDS,
+                         ids=[f"{c[0]}={c[1]}" for c in BOUNDS])
+def test_the_bounds_of_an_ordering_filter(name: str, raw: str,
+                                          expected: list[tuple[str, Any]]) -> None:
+    for op in (".gt", ".gte", ".lt", ".lte"):
+        assert list(query.bounds(query.parse_filter(name + op, raw))) == expected
+
+
 # -- typed values ------------------------------------------------------------------------
 
 UTC = timezone.utc

@@ -32,6 +32,8 @@ SCALAR_TYPES: frozenset[str] = frozenset({"string", "date-time", "number", "bool
 Rank = Literal["number", "date-time", "string", "boolean", "json"]
 RANK_ORDER: dict[str, int] = {"number": 0, "date-time": 1, "string": 2, "boolean": 3, "json": 4}
 Comparable = tuple[str, Any]
+#: An attribute path: ``("contactMedium", "mediumType")``.
+Path = tuple[str, ...]
 
 # RFC 3339 and the ISO 8601 forms partners actually send: a date alone, minutes
 # without seconds, any number of fraction digits, Z or an offset with or without colon.
@@ -50,17 +52,49 @@ def split_path(name: str) -> tuple[str, ...] | None:
     return path if all(path) else None
 
 
-def values_at(document: Any, path: Sequence[str]) -> Iterator[Any]:
-    """Every value reached by following ``path``; arrays fan out at each step."""
-    if isinstance(document, list):
-        for item in document:
-            yield from values_at(item, path)
-        return
-    if not path:
-        yield document
-        return
-    if isinstance(document, dict) and path[0] in document:
-        yield from values_at(document[path[0]], path[1:])
+def _fan_out(values: list[Any]) -> list[Any]:
+    """``values`` with every array replaced by its items, nested arrays too, in order.
+
+    The one rule for arrays along an attribute path, which filters, sorts,
+    indexes and the PostgreSQL facts share: an array stands for its items.
+    """
+    for value in values:  # (a loop, not any(): this runs for every value of every scan)
+        if isinstance(value, list):
+            break
+    else:
+        return values
+    out: list[Any] = []
+    for value in values:
+        out.extend(_fan_out(value) if isinstance(value, list) else (value,))
+    return out
+
+
+def values_at(document: Any, path: Sequence[str]) -> list[Any]:
+    """Every value reached by following ``path``; arrays fan out at each step.
+
+    Level by level, without a generator per level: every search runs this for
+    every candidate document.
+    """
+    current = [document]
+    for name in path:
+        current = [node[name] for node in _fan_out(current)
+                   if isinstance(node, dict) and name in node]
+    return _fan_out(current)
+
+
+def walk(document: Any) -> Iterator[tuple[Path, Any]]:
+    """Every attribute path of ``document`` with each value :func:`values_at` reaches
+    there, depth first, an object before its members."""
+
+    def visit(value: Any, at: Path) -> Iterator[tuple[Path, Any]]:
+        for item in _fan_out([value]):
+            if at:
+                yield at, item
+            if isinstance(item, dict):
+                for name, member in item.items():
+                    yield from visit(member, (*at, name))
+
+    return visit(document, ())
 
 
 def as_text(value: Any) -> str:

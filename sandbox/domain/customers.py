@@ -1,10 +1,11 @@
 """The Customer resource: create, list, retrieve, patch and delete.
 
 Stored documents carry no ``href``: it is derived from the base URL of each
-request, so a customer resolves whichever host name, port or proxy a client
-came through. Observers hear of every change once it is stored, still under
-the store's lock so they hear changes in storage order; they must be quick
-(the notification hub subscribes here, and only queues events).
+request (:mod:`sandbox.domain.hrefs`), so a customer resolves whichever host
+name, port or proxy a client came through. Observers hear of every change
+once it is stored, still under the store's lock so they hear changes in
+storage order; they must be quick (the notification hub subscribes here, and
+only queues events).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandbox.domain import query, sorting
+from sandbox.domain import hrefs, query, sorting
 from sandbox.domain.patch import MERGE_PATCH, apply_patch, check_body
 from sandbox.domain.validation import reject_unknown_attributes, validate
 from sandbox.errors import bad_request, not_found
@@ -59,7 +60,8 @@ class CustomerService:
     @staticmethod
     def present(doc: Document, base_url: str) -> Document:
         """The stored document as clients see it: ``id``, ``href`` first."""
-        shown: Document = {"id": doc["id"], "href": f"{base_url}/customer/{doc['id']}"}
+        href = hrefs.href_of(hrefs.prefix(base_url), doc["id"])
+        shown: Document = {"id": doc["id"], hrefs.NAME: href}
         shown.update((k, v) for k, v in doc.items() if k not in SERVER_OWNED)
         return shown
 
@@ -104,7 +106,7 @@ class CustomerService:
         is copied and presented.
         """
         found = self._repo.search(list(filters), sort=sort, offset=offset, limit=limit,
-                                  href_prefix=f"{base_url}/customer/")
+                                  href_prefix=hrefs.prefix(base_url))
         return Page([self.present(doc, base_url) for doc in found.items], found.total)
 
     def get(self, ident: str, base_url: str) -> Document:

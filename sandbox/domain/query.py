@@ -26,6 +26,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sandbox.domain import patterns
@@ -154,41 +155,74 @@ def parse_filters(
             for name, value in params if name not in RESERVED]
 
 
-# -- evaluation ------------------------------------------------------------------------
+# -- what a filter means: the typed values it compares with ----------------------------
+# Every backend imports these (the TinyDB evaluation below, the SQL translator): what a
+# filter means is decided here only.
 
 
-def _wanted(f: Filter, rank: str) -> list[Comparable]:
-    """The filter's values as comparables of ``rank`` (what the stored value is)."""
+def candidates(f: Filter) -> tuple[Comparable, ...]:
+    """The typed values ``.eq`` and ``.ne`` compare with: a stored value equals the
+    filter when its :func:`~sandbox.domain.attributes.comparable` is one of them.
+
+    At a number, date-time or boolean attribute they are the values parsed to that
+    type. Elsewhere each text stands for every stored value that reads as it: the text
+    itself, the number, instant or boolean it spells and, when it opens with ``{`` or
+    ``[`` or is ``null``, the JSON text of an object, array or null.
+    """
     if f.typed is not None and f.hint is not None:
-        return [(f.hint, value) for value in f.typed]
-    wanted = []
-    for text in f.values:
-        value = parse_as(text, rank) if rank != "json" else text
-        if value is not None:
-            wanted.append((rank, value))
-    return wanted
+        return tuple((f.hint, value) for value in f.typed)
+    return _every_reading(f.values)
 
 
-def _bounds(f: Filter) -> list[Comparable]:
-    """The values an ordering operator compares with.
+def bounds(f: Filter) -> tuple[Comparable, ...]:
+    """The typed values an ordering operator compares with; a stored value is compared
+    only with those of its own rank.
 
     Untyped attributes take the query text's own type: ``value.gt=100`` is about
     numbers, and text such as "SME" is not greater than 100.
     """
     if f.typed is not None and f.hint is not None:
-        return [(f.hint, value) for value in f.typed]
+        return tuple((f.hint, value) for value in f.typed)
     if f.hint == "string":
-        return [("string", text) for text in f.values]
-    bounds: list[Comparable] = []
-    for text in f.values:
+        return tuple(("string", text) for text in f.values)
+    return _first_reading(f.values)
+
+
+def equal_texts(f: Filter) -> frozenset[str]:
+    """The texts a stored string can equal under ``f``: its string candidates."""
+    return frozenset(key for rank, key in candidates(f) if rank == "string")
+
+
+# Cached by the texts: a scan asks once per stored value. Bounded: the texts come from clients.
+@lru_cache(maxsize=1024)
+def _every_reading(texts: tuple[str, ...]) -> tuple[Comparable, ...]:
+    found: list[Comparable] = []
+    for text in texts:
+        found.append(("string", text))
+        if text.startswith(("{", "[")) or text == "null":  # only these can be JSON texts
+            found.append(("json", text))
+        for rank in ("number", "date-time", "boolean"):
+            value = parse_as(text, rank)
+            if value is not None:
+                found.append((rank, value))
+    return tuple(found)
+
+
+@lru_cache(maxsize=1024)
+def _first_reading(texts: tuple[str, ...]) -> tuple[Comparable, ...]:
+    found: list[Comparable] = []
+    for text in texts:
         for rank in ("number", "date-time"):
             value = parse_as(text, rank)
             if value is not None:
-                bounds.append((rank, value))
+                found.append((rank, value))
                 break
         else:
-            bounds.append(("string", text))
-    return bounds
+            found.append(("string", text))
+    return tuple(found)
+
+
+# -- evaluation ------------------------------------------------------------------------
 
 
 def _search(f: Filter, text: str) -> bool:
@@ -248,10 +282,10 @@ def holds(f: Filter, value: Any) -> bool:
         return _search(f, as_text(value))
     stored = comparable(value, f.hint)
     if f.op == "eq":
-        return stored in _wanted(f, stored[0])
+        return stored in candidates(f)
     if f.op == "ne":
-        return stored not in _wanted(f, stored[0])
-    same = [w[1] for w in _bounds(f) if w[0] == stored[0]]
+        return stored not in candidates(f)
+    same = [key for rank, key in bounds(f) if rank == stored[0]]
     key = stored[1]
     if f.op == "gt":
         return any(key > w for w in same)

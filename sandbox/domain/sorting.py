@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.domain.attributes import (
+    Comparable,
     ValueType,
     attribute_type,
     comparable,
@@ -24,6 +25,9 @@ from sandbox.domain.attributes import (
     values_at,
 )
 from sandbox.errors import bad_request
+
+#: What a null is typed as: it counts as no value (the customer sorts as one without it).
+NO_VALUE: Comparable = comparable(None)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def _key(document: Mapping[str, Any], key: SortKey,
          seen: dict[tuple[type, Any], tuple[int, Any]]) -> tuple[int, Any] | None:
     found = []
     for value in values_at(document, key.path):
-        if value is None:
+        if value is None:  # NO_VALUE
             continue
         if isinstance(value, (str, int, float)):
             # Many documents share a value (a status, a date): type it once per sort.

@@ -1,12 +1,12 @@
 """Typed facts: what each attribute path of a document holds, ready for SQL.
 
 The TinyDB backend evaluates a filter by walking the document
-(:func:`~sandbox.domain.attributes.values_at`) and typing each value
+(:func:`~sandbox.domain.attributes.walk`) and typing each value
 (:func:`~sandbox.domain.attributes.comparable`, which depends on what the
 schema says the path holds). PostgreSQL cannot run that Python, and JSONB
 alone cannot tell a date-time string from text or rank mixed types the same
 way. So each stored document carries, beside itself, its *facts*: a JSON
-object mapping every path reached (arrays fan out, as in ``values_at``) to
+object mapping every path reached (the same ``walk``: arrays fan out) to
 the list of its values, typed once at write time by the very same functions.
 The SQL of :mod:`sandbox.backends.postgres.sql_query` then compares facts, which makes
 both backends agree by construction.
@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sandbox.domain.attributes import RANK_ORDER, as_text, attribute_type, comparable
+from sandbox.domain.attributes import (
+    RANK_ORDER,
+    Comparable,
+    as_text,
+    attribute_type,
+    comparable,
+    walk,
+)
 
 #: Joins path segments into one key; a dot could be part of a member name.
 SEPARATOR = "\x1f"
@@ -45,34 +52,30 @@ def micros(instant: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def typed(item: Comparable) -> tuple[int, Any]:
+    """A comparable (a stored value's, or one a filter compares with) as a fact holds it:
+    the rank's number and the key, an instant as microseconds."""
+    rank, key = item
+    return RANK_ORDER[rank], micros(key) if rank == "date-time" else key
+
+
 def fact(value: Any, path: tuple[str, ...]) -> Fact:
     """One stored value typed as the filter evaluator types it at ``path``."""
-    rank, key = comparable(value, attribute_type(path))
-    order = RANK_ORDER[rank]
-    if rank == "number":
+    order, key = typed(comparable(value, attribute_type(path)))
+    if order == NUMBER:
         # The value itself, not the Decimal: json.dumps writes the same digits.
         return {"o": order, "n": value, "t": as_text(value)}
-    if rank == "date-time":
-        return {"o": order, "n": micros(key), "t": value}
-    if rank == "boolean":
+    if order == INSTANT:
+        return {"o": order, "n": key, "t": value}
+    if order == BOOLEAN:
         return {"o": order, "b": key, "t": as_text(value)}
     return {"o": order, "s": key}  # text, or the JSON text of an object / array / null
 
 
 def facts_of(document: Mapping[str, Any]) -> dict[str, list[Fact]]:
-    """Every path of ``document`` (arrays fan out) mapped to its typed values."""
+    """Every path of ``document`` (:func:`~sandbox.domain.attributes.walk`: arrays fan
+    out) mapped to its typed values."""
     found: dict[str, list[Fact]] = {}
-
-    def walk(value: Any, path: tuple[str, ...]) -> None:
-        if isinstance(value, list):
-            for item in value:
-                walk(item, path)
-            return
-        if path:
-            found.setdefault(path_key(path), []).append(fact(value, path))
-        if isinstance(value, dict):
-            for name, item in value.items():
-                walk(item, (*path, name))
-
-    walk(document, ())
+    for path, value in walk(document):
+        found.setdefault(path_key(path), []).append(fact(value, path))
     return found

@@ -3,8 +3,10 @@
 Parsed :class:`~sandbox.domain.query.Filter` and
 :class:`~sandbox.domain.sorting.SortKey` objects become one ``WHERE`` clause,
 lateral joins and an ``ORDER BY`` over ``d.facts`` (see
-:mod:`sandbox.backends.postgres.facts`), mirroring ``query.holds`` and
-``sorting.sort_documents`` rule by rule:
+:mod:`sandbox.backends.postgres.facts`). What a filter compares with comes
+from the domain (``query.candidates``, ``query.bounds``, ``sorting.NO_VALUE``),
+typed as facts; this module only renders ``query.holds`` and
+``sorting.sort_documents`` as SQL:
 
 - ``eq``: the path holds one of the candidate facts: their equality tokens
   overlap the row's (``tokens && ARRAY[...]``, one GIN lookup for a whole OR
@@ -16,7 +18,8 @@ lateral joins and an ``ORDER BY`` over ``d.facts`` (see
 - sort: the smallest (ascending) or largest (descending) value by
   ``(rank, key)``, missing last, ties kept in storage order (``seq``).
 
-``href`` is not stored: it is the request's ``href_prefix`` followed by ``id``.
+``href`` is not stored: it is :func:`sandbox.domain.hrefs.href_of` the row's ``id``,
+rendered as ``href_prefix || d.id``.
 """
 
 from __future__ import annotations
@@ -29,14 +32,21 @@ from typing import Any
 
 from psycopg import sql
 
-from sandbox.backends.postgres.facts import BOOLEAN, INSTANT, JSON, NUMBER, TEXT, micros, path_key
+from sandbox.backends.postgres.facts import (
+    BOOLEAN,
+    INSTANT,
+    JSON,
+    NUMBER,
+    TEXT,
+    path_key,
+    typed,
+)
 from sandbox.backends.postgres.migrations import TOKEN_BYTES
-from sandbox.domain.attributes import parse_boolean, parse_instant, parse_number
+from sandbox.domain import hrefs, query, sorting
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_NOT_NULL = sql.SQL("""NOT e @> '{"o": 4, "s": "null"}'""")
 
 
 @dataclass
@@ -81,50 +91,8 @@ def token(path: tuple[str, ...], rank: int, value: Any) -> str | None:
     return made if len(made.encode()) <= TOKEN_BYTES else None
 
 
-def _typed(hint: str, value: Any) -> tuple[int, Any]:
-    if hint == "number":
-        return NUMBER, value
-    if hint == "date-time":
-        return INSTANT, micros(value)
-    return BOOLEAN, value
-
-
-def candidates(f: Filter) -> list[tuple[int, Any]]:
-    """The facts equal to one of the filter's values (``query._wanted`` for every rank)."""
-    if f.typed is not None and f.hint is not None:
-        return [_typed(f.hint, value) for value in f.typed]
-    found: list[tuple[int, Any]] = []
-    for text in f.values:
-        found.append((TEXT, text))
-        if text.startswith(("{", "[")) or text == "null":  # only these can be JSON texts
-            found.append((JSON, text))
-        number, instant, boolean = parse_number(text), parse_instant(text), parse_boolean(text)
-        if number is not None:
-            found.append((NUMBER, number))
-        if instant is not None:
-            found.append((INSTANT, micros(instant)))
-        if boolean is not None:
-            found.append((BOOLEAN, boolean))
-    return found
-
-
-def bounds(f: Filter) -> list[tuple[int, Any]]:
-    """What an ordering operator compares with (``query._bounds``)."""
-    if f.typed is not None and f.hint is not None:
-        return [_typed(f.hint, value) for value in f.typed]
-    if f.hint == "string":
-        return [(TEXT, text) for text in f.values]
-    found: list[tuple[int, Any]] = []
-    for text in f.values:
-        number = parse_number(text)
-        instant = parse_instant(text) if number is None else None
-        if number is not None:
-            found.append((NUMBER, number))
-        elif instant is not None:
-            found.append((INSTANT, micros(instant)))
-        else:
-            found.append((TEXT, text))
-    return found
+#: A null counts as no value in a sort: its fact takes no part.
+_NOT_NULL = sql.SQL("NOT e @> {}::jsonb").format(sql.Literal(fact_json(*typed(sorting.NO_VALUE))))
 
 
 def _compare(rank: int, op: str) -> sql.Composable:
@@ -146,7 +114,7 @@ class Translator:
 
     def _values(self, path: tuple[str, ...]) -> tuple[sql.Composable, list[Any]]:
         """The JSON array of facts at ``path`` for row ``d``."""
-        if path == ("href",):
+        if hrefs.under(path):  # hrefs.href_of, as SQL (callers check hrefs.reachable)
             return (sql.SQL("jsonb_build_array(jsonb_build_object('o', {}, 's', %s || d.id))")
                     .format(TEXT), [self.href_prefix])
         return sql.SQL("(d.facts -> %s)"), [path_key(path)]
@@ -159,25 +127,26 @@ class Translator:
         self.out.where_params.extend([*head, *params])
 
     def add_filter(self, f: Filter) -> None:
-        if f.path[0] == "href" and (len(f.path) > 1 or self.href_prefix is None):
-            self.out.where.append(sql.SQL("FALSE"))  # text has no attributes
+        if hrefs.under(f.path) and not hrefs.reachable(f.path, self.href_prefix):
+            self.out.where.append(sql.SQL("FALSE"))
             return
         if f.op == "regex":
             self.out.has_regex = True
             self._exists(f.path, sql.SQL("coalesce(e->>'t', e->>'s') ~ %s"), [f.values[0]])
             return
         if f.op in _OPERATORS:
-            pairs = bounds(f)
+            pairs = [typed(item) for item in query.bounds(f)]
             tests = [_compare(rank, _OPERATORS[f.op]) for rank, _ in pairs]
             self._exists(f.path, sql.SQL(" OR ").join(tests), [v for _, v in pairs])
             return
-        facts = [fact_json(rank, value) for rank, value in candidates(f)]
+        wanted = [typed(item) for item in query.candidates(f)]
+        facts = [fact_json(rank, value) for rank, value in wanted]
         if f.op == "ne":
             self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
-        elif f.path == ("href",):
+        elif hrefs.under(f.path):
             self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
         else:
-            self._equal(f.path, candidates(f))
+            self._equal(f.path, wanted)
 
     def _equal(self, path: tuple[str, ...], wanted: list[tuple[int, Any]]) -> None:
         """Any of ``wanted`` at ``path``: one index lookup for the tokens, containment else."""
@@ -197,9 +166,9 @@ class Translator:
     def add_sort(self, index: int, key: SortKey) -> None:
         alias = sql.Identifier(f"k{index}")
         way = sql.SQL("DESC" if key.descending else "ASC")
-        values, params = self._values(key.path)
-        if key.path[0] == "href" and (len(key.path) > 1 or self.href_prefix is None):
+        if hrefs.under(key.path) and not hrefs.reachable(key.path, self.href_prefix):
             return  # nobody has it: the order stays as it was
+        values, params = self._values(key.path)
         self.out.joins.append(sql.SQL(
             "LEFT JOIN LATERAL (SELECT (e->>'o')::int AS o, (e->'n')::numeric AS n, "
             """(e->>'s') COLLATE "C" AS s, (e->'b')::boolean AS b """

@@ -159,13 +159,17 @@ class TinyDatabase:
                 self._replay(record)
 
     def _replay(self, record: Record) -> None:
-        table, doc = self.table(str(record["t"])), record.get("d")
-        try:
-            table.load(int(record["k"]), doc, None)
-        except TypeError:
-            # Written before the number model (an integer beyond 64 bits, which orjson
-            # cannot encode): kept as the exact JSON text it was journaled as.
-            table.load(int(record["k"]), doc, encode(doc).encode())
+        table, first = self.table(str(record["t"])), int(record["k"])
+        batch = record.get("b")
+        # One insert_many is one record: its documents at first, first+1...
+        docs = enumerate(batch) if isinstance(batch, list) else [(0, record.get("d"))]
+        for offset, doc in docs:
+            try:
+                table.load(first + offset, doc, None)
+            except TypeError:
+                # Written before the number model (an integer beyond 64 bits, which orjson
+                # cannot encode): kept as the exact JSON text it was journaled as.
+                table.load(first + offset, doc, encode(doc).encode())
 
     # -- tables and writes ------------------------------------------------------
 
@@ -180,10 +184,15 @@ class TinyDatabase:
                 self._tables[name] = TinyTable(name, self._section, self._log)
             return self._tables[name]
 
-    def _log(self, table: str, doc_id: int, encoded: str | None) -> None:
+    def _log(self, table: str, doc_id: int, encoded: Sequence[str] | None) -> None:
         if self._journal is None:
             return
-        body = "" if encoded is None else f',"d":{encoded}'
+        if encoded is None:
+            body = ""
+        elif len(encoded) == 1:
+            body = f',"d":{encoded[0]}'
+        else:  # a batch is one line, one checksum: replayed whole or, torn, not at all
+            body = f',"b":[{",".join(encoded)}]'
         seq = self._journal.append(encode_line(f'{{"t":{json.dumps(table)},"k":{doc_id}{body}}}'))
         self._section.note(seq)
 

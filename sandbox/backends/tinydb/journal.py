@@ -1,11 +1,12 @@
 """The journal: every change appended beside the snapshot, fsynced with group commit.
 
 A record is one line, ``<crc32 hex> <json>\\n``, holding ``{"t": table,
-"k": doc_id, "d": document}`` (the document as it now is) or, without
-``"d"``, the removal of ``doc_id``. Records are idempotent "put"/"remove"
-operations, so replaying a segment the snapshot already contains changes
-nothing: a crash between writing a snapshot and deleting the segments it
-covers is harmless.
+"k": doc_id, "d": document}`` (the document as it now is), ``{"t": table,
+"k": doc_id, "b": [document, ...]}`` (one ``insert_many``: its documents at
+``doc_id`` and the ids after it, all or none) or, with neither, the removal
+of ``doc_id``. Records are idempotent "put"/"remove" operations, so
+replaying a segment the snapshot already contains changes nothing: a crash
+between writing a snapshot and deleting the segments it covers is harmless.
 
 The journal is a series of segments, ``<store>.journal.<generation>``;
 compaction starts a new one and, once the snapshot holding the old ones is on

@@ -2,12 +2,13 @@
 
 Three steps, cheapest first, each exact:
 
-1. **Bytes.** An ``.eq`` filter on text can only hold for a document whose
-   JSON holds one of the filter's values as a JSON string (``"email"``): a
-   substring test on the stored bytes (C speed) drops the others undecoded.
-   Only values that no other type could equal qualify (not a number, a
-   boolean, an instant, ``null``, an object or array text, nor text with
-   control characters, which encoders escape differently).
+1. **Bytes.** An ``.eq`` filter whose candidates (:func:`query.candidates`)
+   are all text can only hold for a document whose JSON holds one of them as
+   a JSON string (``"email"``): a substring test on the stored bytes (C
+   speed) drops the others undecoded. Text that reads as a number, a boolean,
+   an instant, ``null`` or an object or array has candidates of other types,
+   so it never qualifies; nor does text with control characters, which
+   encoders escape differently.
 2. **Projection.** The rest are decoded through a :mod:`projection` holding
    only the attributes the filters and sort keys read.
 3. **Regular expressions last**, on the survivors' *distinct* values, in one
@@ -27,59 +28,29 @@ from typing import Any
 import orjson
 
 from sandbox.backends.tinydb.projection import projection
-from sandbox.domain import query
-from sandbox.domain.attributes import as_text, parse_boolean, parse_instant, parse_number
+from sandbox.domain import hrefs, query
+from sandbox.domain.attributes import as_text, values_at
 
 #: (stored JSON, the filters it must pass) for each candidate.
 Candidate = tuple[bytes, Sequence[query.Filter]]
 Match = tuple[bytes, dict[str, Any]]
 
 
-def _plain(text: str) -> bool:
-    """Whether only a stored string equal to ``text`` can satisfy ``.eq`` with it."""
-    return (parse_number(text) is None and parse_boolean(text) is None
-            and parse_instant(text) is None and text != "null"
-            and not text.startswith(("{", "[")) and not any(ch < " " for ch in text))
-
-
 def needles(f: query.Filter) -> tuple[bytes, ...] | None:
     """The byte strings one of which a document matching ``f`` must hold; None: no test."""
-    if f.op != "eq" or f.path[0] == "href" or f.hint not in ("string", "any", None):
+    if f.op != "eq" or hrefs.under(f.path):
         return None
-    if not all(_plain(text) for text in f.values):
-        return None
-    return tuple(orjson.dumps(text) for text in f.values)
-
-
-def _flat(items: list[Any]) -> list[Any]:
-    """Arrays among ``items`` replaced by their elements, recursively, in order."""
-    for item in items:  # (loops, not any(): this runs several times per candidate)
-        if isinstance(item, list):
-            break
-    else:
-        return items
-    out: list[Any] = []
-    for item in items:
-        out.extend(_flat(item) if isinstance(item, list) else (item,))
-    return out
-
-
-def _collect(doc: Any, path: Sequence[str]) -> list[Any]:
-    # values_at level by level, without a generator per level: this runs for every candidate.
-    current = [doc]
-    for key in path:
-        current = [node[key] for node in _flat(current) if isinstance(node, dict) and key in node]
-    return _flat(current)
+    wanted = query.candidates(f)
+    if any(rank != "string" or any(ch < " " for ch in key) for rank, key in wanted):
+        return None  # only a stored string, spelt alike by every encoder, can equal it
+    return tuple(orjson.dumps(key) for _, key in wanted)
 
 
 def values(view: dict[str, Any], path: Sequence[str], prefix: str | None) -> list[Any]:
     """What ``path`` reaches in a document (as ``values_at``); ``href`` is derived from ``id``."""
-    if path[0] != "href":
-        return _collect(view, path)
-    ident = view.get("id")
-    if prefix is not None and isinstance(ident, str):
-        return _collect({"href": prefix + ident}, path)
-    return []
+    if hrefs.under(path):
+        return hrefs.values_at(path, prefix, view.get("id"))
+    return values_at(view, path)
 
 
 Test = Callable[[dict[str, Any]], bool]
@@ -87,7 +58,7 @@ Test = Callable[[dict[str, Any]], bool]
 
 def _test(f: query.Filter, prefix: str | None) -> Test:
     if f.op == "eq" and f.hint == "string":
-        wanted = frozenset(f.values)
+        wanted = query.equal_texts(f)
 
         def text_equal(view: dict[str, Any]) -> bool:
             # A string at a string attribute equals text exactly; anything else as holds() says.

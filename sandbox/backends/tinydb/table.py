@@ -8,10 +8,12 @@ decoding one (orjson) is cheaper than deep-copying a dict, and every read gets
 a fresh copy for free. A stored value is immutable: ``get`` reads without the
 lock, and a compaction writes a shallow copy of ``rows`` while writes go on.
 
-A write encodes the new document first (a value JSON cannot hold fails
-there), appends it to the journal (a failed append leaves nothing behind),
-and only then changes memory, so an exception at any step leaves the table
-exactly as it was. Memory holds exactly what a replay of the journal gives.
+A write checks ids and encodes the new documents first (a value JSON cannot
+hold fails there), appends them to the journal as one record (a failed append
+leaves nothing behind, a torn one is dropped whole at replay), and only then
+changes memory, so an exception at any step leaves the table exactly as it
+was, for a batch as for one document. Memory holds exactly what a replay of
+the journal gives.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import orjson
 from sandbox.backends.tinydb import indexes, scan
 from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.backends.tinydb.snapshot import encode
-from sandbox.domain import query, sorting
+from sandbox.domain import hrefs, query, sorting
 from sandbox.repository import Document, SearchResult
+
+#: The paths the id map answers: the id, and the href derived from it.
+_BY_ID = (("id",), hrefs.PATH)
 
 
 class Section(Protocol):
@@ -41,8 +46,9 @@ class Section(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-#: Appends one change to the journal: (table, doc_id, encoded document or None to remove).
-Log = Callable[[str, int, "str | None"], None]
+#: Appends one journal record, all or nothing: (table, doc_id, the encoded documents to put
+#: at doc_id and the ids after it, or None to remove doc_id).
+Log = Callable[[str, int, "Sequence[str] | None"], None]
 
 
 class TinyTable:
@@ -134,20 +140,34 @@ class TinyTable:
     def _store(self, doc_id: int, doc: Any) -> Document:
         encoded = encode(doc)
         stored = _unpack(encoded)
-        self._log(self.name, doc_id, encoded)
+        self._log(self.name, doc_id, [encoded])
         self._put(doc_id, stored, encoded.encode())
         return stored
 
     def insert(self, doc: Document) -> None:
-        with self._section:
-            if doc.get("id") in self._ids:
-                raise ValueError(f"{self.name}: id {doc['id']!r} is already stored")
-            self._store(self._next, doc)
+        self.insert_many([doc])
 
     def insert_many(self, docs: Sequence[Document]) -> None:
+        """All of ``docs`` or none: every id checked and every document encoded before
+        the batch goes to the journal as one record, then into memory."""
         with self._section:
+            batch: set[str] = set()
             for doc in docs:
-                self.insert(doc)
+                ident = doc.get("id")
+                if not isinstance(ident, str):
+                    continue
+                if ident in self._ids:
+                    raise ValueError(f"{self.name}: id {ident!r} is already stored")
+                if ident in batch:
+                    raise ValueError(f"{self.name}: id {ident!r} is twice in the batch")
+                batch.add(ident)
+            encoded = [encode(doc) for doc in docs]
+            if not encoded:
+                return
+            first = self._next
+            self._log(self.name, first, encoded)
+            for offset, text in enumerate(encoded):
+                self._put(first + offset, _unpack(text), text.encode())
 
     def update(
         self, ident: str, change: Callable[[Document], Document]
@@ -237,7 +257,7 @@ class TinyTable:
         """A ``.regex`` filter on an indexed attribute, matched against the index's
         distinct values outside the lock: (filter, values seen, version, matching ones)."""
         if any(f.op == "eq" and f.hint == "string" and (
-                f.path in self._indexes or f.path in (("id",), ("href",))) for f in filters):
+                f.path in self._indexes or f.path in _BY_ID) for f in filters):
             return None  # an equality index answers first
         for f in filters:
             if f.op == "regex" and f.path in self._indexes:
@@ -279,10 +299,10 @@ class TinyTable:
         for f in filters:
             if f.op != "eq" or f.hint != "string":
                 continue
-            if f.path in (("id",), ("href",)):
-                size = len(f.values)
+            if f.path in _BY_ID:
+                size = len(query.equal_texts(f))
             elif f.path in self._indexes:
-                size = self._indexes[f.path].size_of(f.values)
+                size = self._indexes[f.path].size_of(query.equal_texts(f))
             else:
                 continue
             if best is None or size < best[0]:
@@ -290,19 +310,19 @@ class TinyTable:
         if best is None:
             return None
         f = best[1]
-        if f.path in (("id",), ("href",)):
-            keys = f.values if f.path == ("id",) else [
-                v[len(prefix):] for v in f.values if prefix and v.startswith(prefix)]
+        texts = query.equal_texts(f)
+        if f.path in _BY_ID:
+            keys = texts if f.path == ("id",) else {hrefs.id_of(prefix, v) for v in texts}
             return f, {self._ids[k] for k in keys if k in self._ids}, set()
         index = self._indexes[f.path]
-        return f, index.lookup(f.values), set(index.others)
+        return f, index.lookup(texts), set(index.others)
 
     @staticmethod
     def _sorted(matched: list[scan.Match], keys: Sequence[sorting.SortKey],
                 prefix: str | None) -> list[scan.Match]:
         """The matches in ``keys`` order, sorting their views (which carry every key's path)."""
-        shown = [{**view, "href": prefix + view["id"]} if prefix is not None
-                 and isinstance(view.get("id"), str) else view for _, view in matched]
+        shown = [view if (href := hrefs.href_of(prefix, view.get("id"))) is None
+                 else {**view, hrefs.NAME: href} for _, view in matched]
         back = {id(view): match for view, match in zip(shown, matched, strict=True)}
         return [back[id(view)] for view in sorting.sort_documents(shown, keys)]
 
