@@ -90,6 +90,32 @@ def test_a_tenant_made_again_gets_a_new_store(pg_url: str) -> None:
         backend.close()
 
 
+def test_a_store_kept_by_an_earlier_version_is_adopted_under_its_new_name(
+        pg_url: str) -> None:
+    """Before digests a hosted tenant's store was ``tenant_<name>``: an upgraded server
+    renames it once and serves its customers; a tenant made since (generation) does not."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA tenant_old_timer")
+    old = PgDatabase(PgServer(pg_url, pool_size=2), "tenant_old_timer")
+    old.table("customer").insert({"id": "kept"})
+    old.server.close()
+    backend = PostgresBackend(Config(db_path=pg_url, pg_pool_size=2))
+    try:
+        assert backend.open_store("old-timer", None, "7").table("customer").all() == []
+        store = backend.open_store("old-timer", None)
+        assert store.table("customer").all() == [{"id": "kept"}]
+        assert store_schema("old-timer") in _schemas(pg_url)
+        assert "tenant_old_timer" not in _schemas(pg_url)
+        assert backend.open_store("old-timer", None).table("customer").count() == 1
+    finally:
+        backend.close()
+
+
+def _schemas(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {str(row[0]) for row in conn.execute("SELECT nspname FROM pg_namespace")}
+
+
 def test_stores_are_created_at_once_by_many_processes_without_error(pg_url: str) -> None:
     schemas = ["s_one", "s_two", "s_three"]
     barrier = threading.Barrier(6)

@@ -118,6 +118,27 @@ def test_a_batch_that_fails_anywhere_stores_none_of_it(
             again.close()
 
 
+def test_a_refused_batch_inside_a_write_section_leaves_the_section_usable(
+        store_kind: StoreKind, tmp_path: Path) -> None:
+    db = store_kind.open(tmp_path)
+    try:
+        repo = db.table("customer")
+        repo.insert(customer(1))
+        with repo.lock:
+            with pytest.raises(ValueError):
+                repo.insert_many([customer(5), customer(1)])
+            repo.insert(customer(7))  # the section goes on after the refusal
+        assert [doc["id"] for doc in repo.all()] == ["c001", "c007"]
+    finally:
+        db.close()
+    if store_kind.durable:
+        again = store_kind.open(tmp_path)
+        try:
+            assert [doc["id"] for doc in again.table("customer").all()] == ["c001", "c007"]
+        finally:
+            again.close()
+
+
 def test_a_batch_whose_journal_write_fails_leaves_none_of_it_on_disk(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The TinyDB file's journal: the disk fills up while the batch's third document is

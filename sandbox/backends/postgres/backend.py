@@ -17,7 +17,7 @@ from sandbox.backends.postgres import drop_schema, install_events, open_store
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.hosted import PgDirectory, PgHosted
 from sandbox.backends.postgres.migrations import PUBLIC
-from sandbox.backends.postgres.naming import store_schema
+from sandbox.backends.postgres.naming import adopt_legacy, store_schema
 from sandbox.backends.postgres.server import PgServer
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
@@ -38,6 +38,9 @@ class PostgresBackend:
     def open_store(self, tenant: str | None, seed_file: str | None,
                    generation: str = "") -> Database:
         schema = PUBLIC if tenant is None else store_schema(tenant, generation)
+        if tenant is not None and not generation:  # kept by an earlier version, maybe
+            with self.server.connection() as conn:
+                adopt_legacy(conn, tenant, schema)
         return open_store(self.server, seed_file, schema=schema)
 
     def drop_store(self, tenant: str, generation: str = "") -> None:

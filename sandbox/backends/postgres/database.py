@@ -204,7 +204,10 @@ class PgRepository:
     def insert_many(self, docs: Sequence[Document]) -> None:
         rows = [(self._collection, doc["id"], *_json(doc)) for doc in docs]
         try:
-            with _storable(), self._db.transaction() as conn, conn.cursor() as cursor:
+            # A savepoint: a refused batch inside a caller's write section leaves that
+            # section's transaction usable (and the batch all or nothing).
+            with (_storable(), self._db.transaction() as conn, conn.transaction(),
+                  conn.cursor() as cursor):
                 cursor.executemany("INSERT INTO document (collection, id, doc, facts) "
                                    "VALUES (%s, %s, %s, %s)", rows)
         except errors.UniqueViolation:
