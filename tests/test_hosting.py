@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import MINIMAL, wait_until
+from tests import pg_support
+from tests.conftest import ENGINES, MINIMAL, wait_until
 from tests.hosting_support import (
     ACME_KEY,
     ADMIN_TOKEN,
@@ -23,9 +24,17 @@ from tests.hosting_support import (
 )
 
 
-@pytest.fixture(scope="module")
-def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
-    yield from hosted_sandbox(tmp_path_factory.mktemp("hosted"))
+@pytest.fixture(scope="module", params=ENGINES)
+def hosted(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
+    """One hosted sandbox process per engine: every test of this module is a contract of
+    the hosting layer that both backends keep."""
+    directory = tmp_path_factory.mktemp("hosted")
+    if request.param == "tinydb":
+        yield from hosted_sandbox(directory)
+        return
+    with pg_support.scratch_database() as url:
+        yield from hosted_sandbox(directory, db=url)
 
 
 @pytest.fixture
