@@ -104,3 +104,15 @@ def test_each_engine_keeps_to_its_folder(engine: str) -> None:
     for path in sources("sandbox", "backends", engine):
         assert not {n for n in imported_modules(path)
                     if n.startswith(f"sandbox.backends.{other}")}, path
+
+
+def test_the_architecture_page_is_a_short_map_of_every_package() -> None:
+    """ARCHITECTURE.md stays a map (a few KB), and names every package of both programs."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert len(text.encode()) < 9000
+    packages = [p.parent for p in [*ROOT.joinpath("sandbox").rglob("__init__.py"),
+                                   *ROOT.joinpath("ctk_runner").rglob("__init__.py")]]
+    for package in packages:
+        if package.name in ("sandbox", "ctk_runner", "suite"):
+            continue
+        assert f"{package.name}/" in text, package.relative_to(ROOT)
