@@ -56,6 +56,8 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--regex-cache-size", _positive_int, "compiled patterns kept"),
     ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
     ("--delivery-workers", _positive_int, "threads delivering events"),
+    ("--slow-delivery-workers", _positive_int, "threads delivering to subscribers slower "
+     "than a second, apart from the others"),
     ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
     ("--pg-pool-size", _positive_int, "PostgreSQL connections pooled per process, shared by "
      "every tenant; connections per process = pool size + 1 listener"),

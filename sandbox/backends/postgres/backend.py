@@ -11,15 +11,19 @@ connections, whatever the number of tenants.
 
 from __future__ import annotations
 
-from sandbox.backends.postgres import drop_schema, install_events, open_store
+from sandbox import events
+from sandbox.backends.postgres import drop_schema, open_store
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.kept import PgKeptDocument
-from sandbox.backends.postgres.migrations import PUBLIC
+from sandbox.backends.postgres.migrations import HUB_LOCK, PUBLIC
 from sandbox.backends.postgres.naming import store_schema
+from sandbox.backends.postgres.outbox import CHANNEL, PgQueue, PgStoreQueue, heard
 from sandbox.backends.postgres.server import PgServer
+from sandbox.backends.postgres.sink import PgRecords
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
+from sandbox.events import EventStore, Notifications
+from sandbox.events.delivery import DeliveryLog
 from sandbox.hosting.tenants_file import ChangeStore
 from sandbox.repository import Database
 
@@ -30,6 +34,14 @@ class PostgresBackend:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.server = PgServer(config.db_path, pool_size=config.pg_pool_size)
+        # One set of deliverers for every tenant's store, woken by the one listener.
+        self.deliverers = events.deliverers_for(config)
+        self.queue = PgQueue(self.server, self.deliverers.settings)
+        self.deliverers.add(self.queue)
+        self.server.listen(CHANNEL, self._heard)
+
+    def _heard(self, payload: str | None) -> None:
+        self.deliverers.poke(heard(payload))
 
     def open_store(self, tenant: str | None, seed_file: str | None,
                    generation: str = "") -> Database:
@@ -42,13 +54,20 @@ class PostgresBackend:
     def install_events(self, db: Database, customers: CustomerService, *,
                        hosted: bool) -> Notifications:
         assert isinstance(db, PgDatabase)
-        # Hosted: one deliverer per tenant (its outbox is shared by every process, so
-        # the processes together deliver in parallel).
-        return install_events(self.config, db, customers, 1 if hosted else None)
+        deliveries = DeliveryLog()
+        store = EventStore(db.table("hub"), PgStoreQueue(db, self.queue, deliveries),
+                           PgRecords(db), deliveries, shared=True,
+                           admission=lambda: db.exclusively(HUB_LOCK))
+        notifications = events.install(self.config, store, customers, self.deliverers)
+        self.deliverers.poke()  # events may wait from before this process served the store
+        return notifications
 
     def tenant_changes(self) -> ChangeStore | None:
         return ChangeStore(PgKeptDocument(self.server, "hosted-tenants"))
 
     def close(self) -> None:
-        """Close the pool and the listener: after every tenant is closed."""
+        """Stop the deliverers, close the pool and the listener: after every tenant is
+        closed."""
+        self.server.unlisten(CHANNEL, self._heard)
+        self.deliverers.close()
         self.server.close()

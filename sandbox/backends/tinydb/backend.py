@@ -13,8 +13,10 @@ from sandbox import events
 from sandbox.backends.tinydb import open_database
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
-from sandbox.events.budget import ThreadBudget
+from sandbox.events import EventStore, Notifications
+from sandbox.events.delivery import DeliveryLog
+from sandbox.events.queue import MemoryQueue
+from sandbox.events.sink import MemoryRecords
 from sandbox.hosting.tenants_file import ChangeStore, JsonFile
 from sandbox.repository import MEMORY, Database
 from sandbox.seed import seed_once
@@ -34,8 +36,8 @@ class TinyDbBackend:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.memory = config.db_path == MEMORY
-        # Hosted, --delivery-workers bounds the delivery threads of all tenants together.
-        self.budget = ThreadBudget(config.delivery_workers)
+        # One set of deliverers (started on demand) for the stores of every tenant.
+        self.deliverers = events.deliverers_for(config)
 
     def _path(self, tenant: str | None) -> str:
         if tenant is None or self.memory:
@@ -66,8 +68,11 @@ class TinyDbBackend:
 
     def install_events(self, db: Database, customers: CustomerService, *,
                        hosted: bool) -> Notifications:
-        return events.install(self.config, db.table("hub"), customers,
-                              self.budget if hosted else None)
+        # One process owns the store: its events wait in memory (lost with the process).
+        deliveries = DeliveryLog()
+        queue = MemoryQueue(deliveries)
+        store = EventStore(db.table("hub"), queue, MemoryRecords(), deliveries, source=queue)
+        return events.install(self.config, store, customers, self.deliverers)
 
     def tenant_changes(self) -> ChangeStore | None:
         if self.memory:
@@ -77,4 +82,4 @@ class TinyDbBackend:
             "_admin.json")))
 
     def close(self) -> None:
-        pass
+        self.deliverers.close()
