@@ -33,6 +33,14 @@ def hooks() -> Iterator[Subscribers]:
         yield running
 
 
+def subscribe_and_create(hooks: Subscribers, sandbox: SandboxProcess, slow: list[str]) -> None:
+    """The slow subscribers, then the fast one, then a customer for each of NAMES."""
+    http, api = requests.Session(), sandbox.url.rstrip("/")
+    for name in [*slow, "fast"]:
+        subscribe(http, api, hooks.url(name))
+    create(http, api, NAMES, MINIMAL)
+
+
 def fast_got_everything_while_slow_ones_wait(hooks: Subscribers, slow: list[str],
                                              held: int) -> None:
     assert hooks.wait(lambda: len(hooks.got("fast")) == len(NAMES)), hooks.got("fast")
@@ -50,11 +58,7 @@ def everyone_gets_everything_in_order(hooks: Subscribers, names: list[str]) -> N
 def test_four_slow_subscribers_never_hold_up_a_fast_one(store_url: str,
                                                         hooks: Subscribers) -> None:
     with SandboxProcess(db=store_url, extra_args=PATIENT) as sandbox:
-        http, api = requests.Session(), sandbox.url.rstrip("/")
-        for name in SLOW:
-            subscribe(http, api, hooks.url(name))
-        subscribe(http, api, hooks.url("fast"))
-        create(http, api, NAMES, MINIMAL)
+        subscribe_and_create(hooks, sandbox, SLOW)
         # Four slow attempts outlast the four regular deliverers' second: they move to the
         # slow lane, and the regular lane carries on with the fast subscriber.
         fast_got_everything_while_slow_ones_wait(hooks, SLOW, held=4)
@@ -70,11 +74,7 @@ def test_no_number_of_slow_subscribers_holds_every_deliverer(store_url: str,
     args = [*PATIENT, "--delivery-workers", "2", "--slow-delivery-workers", "2",
             "--delivery-backoff", "0.2"]
     with SandboxProcess(db=store_url, extra_args=args) as sandbox:
-        http, api = requests.Session(), sandbox.url.rstrip("/")
-        for name in slow:
-            subscribe(http, api, hooks.url(name))
-        subscribe(http, api, hooks.url("fast"))
-        create(http, api, NAMES, MINIMAL)
+        subscribe_and_create(hooks, sandbox, slow)
         fast_got_everything_while_slow_ones_wait(hooks, slow, held=2)
         assert hooks.most_held <= 4
         everyone_gets_everything_in_order(hooks, [*slow, "fast"])

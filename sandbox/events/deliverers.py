@@ -110,8 +110,13 @@ class Deliverers:
                     self._start_or_wake(lane)
 
     def is_slow(self, key: Key) -> bool:
+        """Whether the subscription is served by the slow lane now."""
         with self._lock:
             return key in self._slow
+
+    def forget(self, key: Key) -> None:
+        """The subscription is gone: no need to remember its pace."""
+        self._mark(key, slow=False)
 
     def threads(self) -> int:
         """Deliverer threads alive now (at most ``workers + slow_workers``)."""
@@ -212,11 +217,13 @@ class Deliverers:
                      delivery.subscription_id[:8])
         else:
             final, wait = decide(outcome, delivery.attempt, settings)
-            record(claim.log, delivery, final, status, error, wait,
-                   attempts=settings.attempts, now=self._now())
             # Known slow from now on, or fast again: an answer within the threshold.
             self._mark(claim.key, slow=slow or watch.slow)
-            claim.source.settle(claim, wait)
+            try:
+                record(claim.log, delivery, final, status, error, wait,
+                       attempts=settings.attempts, now=self._now())
+            finally:  # a log that failed (a database away) must not strand the head
+                claim.source.settle(claim, wait)
         with self._lock:
             lane = claim.key in self._slow
             if lane != me.slow:  # its next events belong to the other lane now

@@ -67,6 +67,7 @@ class Dispatcher:
     def cancel(self, subscription_id: str) -> None:
         """Nothing more goes to the subscription; an attempt already in flight ends."""
         self.queue.cancel(subscription_id)
+        self.deliverers.forget(self.queue.key(subscription_id))
 
     def pending(self) -> int:
         return self.queue.pending()
