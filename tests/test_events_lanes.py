@@ -62,8 +62,8 @@ def test_a_memory_queue_hands_out_one_head_per_subscription_in_turn() -> None:
     queue = MemoryQueue(DeliveryLog())
     for n in range(2):
         for subscription in ("a", "b"):
-            assert queue.push(subscription, "http://h/", event(n), 5) == (
-                "ready" if n == 0 else "queued")
+            assert queue.push([(subscription, "http://h/", event(n))], 5) == [
+                "ready" if n == 0 else "queued"]
     first = queue.claim(set(), False)
     second = queue.claim(set(), False)
     assert first and second and queue.claim(set(), False) is None  # both heads out
@@ -82,7 +82,7 @@ def test_a_memory_queue_hands_out_one_head_per_subscription_in_turn() -> None:
 def test_a_memory_queue_serves_a_slow_subscription_only_in_the_slow_lane() -> None:
     queue = MemoryQueue(DeliveryLog())
     for subscription in ("slow", "fast"):
-        queue.push(subscription, "http://h/", event(0), 5)
+        queue.push([(subscription, "http://h/", event(0))], 5)
     slow = {queue.key("slow")}
     regular = queue.claim(slow, False)
     assert regular and regular.key == queue.key("fast")
@@ -94,12 +94,12 @@ def test_a_memory_queue_serves_a_slow_subscription_only_in_the_slow_lane() -> No
 
 def test_a_full_queue_and_a_cancelled_one() -> None:
     queue = MemoryQueue(DeliveryLog())
-    assert [queue.push("s", "http://h/", event(n), 2) for n in range(3)] == [
+    assert queue.push([("s", "http://h/", event(n)) for n in range(3)], 2) == [
         "ready", "queued", "full"]
     claim = queue.claim(set(), False)
     assert claim is not None
     queue.cancel("s")
-    assert queue.push("s", "http://h/", event(9), 2) == "queued"  # behind the one in flight
+    assert queue.push([("s", "http://h/", event(9))], 2) == ["queued"]  # behind the one out
     queue.settle(claim, None)  # the cancelled head's outcome changes nothing...
     after = queue.claim(set(), False)
     assert after and after.delivery.event["eventId"] == "e9"  # ...and the new event goes

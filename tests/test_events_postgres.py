@@ -58,8 +58,8 @@ def event(n: int) -> dict[str, Any]:
 
 def fill(db: PgDatabase, source: outbox.PgQueue, pushes: list[tuple[str, int]]) -> None:
     queue = outbox.PgStoreQueue(db, source, DeliveryLog())
-    for subscription, n in pushes:
-        assert queue.push(subscription, "http://127.0.0.1:9/", event(n), 10) == "queued"
+    items = [(subscription, "http://127.0.0.1:9/", event(n)) for subscription, n in pushes]
+    assert queue.push(items, 10) == ["queued"] * len(items)
 
 
 def claim_within(source: outbox.PgQueue, timeout: float) -> Claim | None:
@@ -81,7 +81,8 @@ def test_the_queue_is_bounded_per_subscription(store: PgDatabase,
     # Deliverers that never look at this queue: everything stays queued.
     dispatcher = Dispatcher(outbox.PgStoreQueue(store, source, journal),
                             Deliverers(SHORT, policy_for("127.0.0.1", None)), journal)
-    for n in range(7):
+    dispatcher.enqueue_many([("a", "http://127.0.0.1:9/", event(n)) for n in range(4)])
+    for n in range(4, 7):
         dispatcher.enqueue("a", "http://127.0.0.1:9/", event(n))
     dispatcher.enqueue("gone", "http://127.0.0.1:9/", event(9))  # no such subscription
     assert dispatcher.pending() == 5

@@ -10,7 +10,7 @@ It never touches the network and never waits for a deliverer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from sandbox.events import delivery
@@ -52,17 +52,25 @@ class Dispatcher:
 
     def enqueue(self, subscription_id: str, callback: str, event: Document) -> None:
         """Queue ``event``; returns at once (never touches the network)."""
-        if self._closed:
+        self.enqueue_many([(subscription_id, callback, event)])
+
+    def enqueue_many(self, items: Sequence[tuple[str, str, Document]]) -> None:
+        """Queue each (subscription id, callback, event): one change's events, in order."""
+        if self._closed or not items:
             return
-        url = delivery.target_url(callback, str(event.get("eventType")), self.settings.mode)
-        limit = delivery.MAX_QUEUED
-        pushed = self.queue.push(subscription_id, url, event, limit)
-        if pushed == "ready":
-            self.deliverers.poke(self.queue.key(subscription_id))
-        elif pushed == "full":
-            delivery.record(self.journal, Delivery(subscription_id, url, event), "dropped",
-                            None, f"{limit} events are already waiting for this subscription",
-                            None, attempts=self.settings.attempts, now=self._now())
+        mode, limit = self.settings.mode, delivery.MAX_QUEUED
+        queued = [(subscription_id, delivery.target_url(callback, str(event.get("eventType")),
+                                                        mode), event)
+                  for subscription_id, callback, event in items]
+        for (subscription_id, url, event), pushed in zip(queued, self.queue.push(queued, limit),
+                                                        strict=True):
+            if pushed == "ready":
+                self.deliverers.poke(self.queue.key(subscription_id))
+            elif pushed == "full":
+                delivery.record(self.journal, Delivery(subscription_id, url, event), "dropped",
+                                None, f"{limit} events are already waiting for this "
+                                "subscription", None, attempts=self.settings.attempts,
+                                now=self._now())
 
     def cancel(self, subscription_id: str) -> None:
         """Nothing more goes to the subscription; an attempt already in flight ends."""

@@ -249,21 +249,18 @@ class Hub:
         regexes = any(".regex" in str(s.get("query") or "") for s in subscriptions)
         try:
             with patterns.slot(ROUTING_SLOT_WAIT) if regexes else contextlib.nullcontext():
-                for subscription in subscriptions:
-                    for event in events:
-                        if self._receives(subscription, event):
-                            self._enqueue(subscription, event)
+                chosen = [(subscription["id"], subscription["callback"], event)
+                          for subscription in subscriptions for event in events
+                          if self._receives(subscription, event)]
         except patterns.PatternBusy:
             log.warning("no regex evaluation slot for %.0f s: the events of a %s change are "
                         "dropped", ROUTING_SLOT_WAIT, kind)
-
-    def _enqueue(self, subscription: Document, event: Document) -> None:
+            return
         if self.shared:  # the queue itself checks, in the change's transaction
-            self._dispatcher.enqueue(subscription["id"], subscription["callback"], event)
+            self._dispatcher.enqueue_many(chosen)
             return
         with self._lock:  # not for a subscription removed since routing read the list
-            if subscription["id"] in self._cache:
-                self._dispatcher.enqueue(subscription["id"], subscription["callback"], event)
+            self._dispatcher.enqueue_many([item for item in chosen if item[0] in self._cache])
 
     @staticmethod
     def _receives(subscription: Document, event: Document) -> bool:

@@ -24,14 +24,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sandbox.events.delivery import Delivery, Document, Log
 
 Key = tuple[str, str]
-#: What a push did: ``full`` dropped the event (the queue holds ``limit`` already),
+#: An event for a subscription: (subscription id, URL it goes to, event).
+Item = tuple[str, str, Document]
+#: What a push did to an item: ``full`` dropped the event (the queue holds ``limit`` already),
 #: ``ready`` made a subscription ready (a deliverer should look), ``queued`` neither.
 Pushed = Literal["full", "ready", "queued"]
 
@@ -51,8 +53,9 @@ class Claim:
 class EventQueue(Protocol):
     """One store's queues, as its hub sees them."""
 
-    def push(self, subscription_id: str, url: str, event: Document, limit: int) -> Pushed:
-        """Queue ``event`` behind the subscription's others unless ``limit`` wait."""
+    def push(self, items: Sequence[Item], limit: int) -> list[Pushed]:
+        """Queue each item's event behind its subscription's others unless ``limit`` wait
+        already (one change's events for every subscription, in one go)."""
         ...
 
     def cancel(self, subscription_id: str) -> None:
@@ -119,16 +122,21 @@ class MemoryQueue:
     def key(self, subscription_id: str) -> Key:
         return (self.scope, subscription_id)
 
-    def push(self, subscription_id: str, url: str, event: Document, limit: int) -> Pushed:
+    def push(self, items: Sequence[Item], limit: int) -> list[Pushed]:
         with self._lock:
-            queue = self._queues.setdefault(subscription_id, deque())
-            if len(queue) >= limit:
-                return "full"
-            queue.append(Delivery(subscription_id, url, event))
-            if len(queue) > 1 or subscription_id in self._busy or subscription_id in self._asleep:
-                return "queued"  # behind a head that is ready, in flight or asleep
-            self._ready.append(subscription_id)
-            return "ready"
+            return [self._push(subscription_id, url, event, limit)
+                    for subscription_id, url, event in items]
+
+    def _push(self, subscription_id: str, url: str, event: Document, limit: int) -> Pushed:
+        # Called with the lock held.
+        queue = self._queues.setdefault(subscription_id, deque())
+        if len(queue) >= limit:
+            return "full"
+        queue.append(Delivery(subscription_id, url, event))
+        if len(queue) > 1 or subscription_id in self._busy or subscription_id in self._asleep:
+            return "queued"  # behind a head that is ready, in flight or asleep
+        self._ready.append(subscription_id)
+        return "ready"
 
     def cancel(self, subscription_id: str) -> None:
         with self._lock:

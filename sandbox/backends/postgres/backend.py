@@ -17,7 +17,7 @@ from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.kept import PgKeptDocument
 from sandbox.backends.postgres.migrations import HUB_LOCK, PUBLIC
 from sandbox.backends.postgres.naming import store_schema
-from sandbox.backends.postgres.outbox import CHANNEL, PgQueue, PgStoreQueue, heard
+from sandbox.backends.postgres.outbox import CHANNEL, PgQueue, PgStoreQueue
 from sandbox.backends.postgres.server import PgServer
 from sandbox.backends.postgres.sink import PgRecords
 from sandbox.config import Config
@@ -41,7 +41,8 @@ class PostgresBackend:
         self.server.listen(CHANNEL, self._heard)
 
     def _heard(self, payload: str | None) -> None:
-        self.deliverers.poke(heard(payload))
+        # New events in some store, or a reconnect: every lane takes a look.
+        self.deliverers.poke()
 
     def open_store(self, tenant: str | None, seed_file: str | None,
                    generation: str = "") -> Database:

@@ -7,8 +7,9 @@ here is only where the events wait:
 
 * :class:`PgStoreQueue`, one store's :class:`~sandbox.events.queue.EventQueue`:
   ``push`` runs in the write section of the customer change that caused the
-  event, so the event is committed with the change or not at all. It holds a
-  share lock on the subscription until then: an unregistering elsewhere waits
+  events, so they are committed with the change or not at all; a few
+  statements for all of them, however many subscriptions get them. It holds a
+  share lock on the subscriptions until then: an unregistering elsewhere waits
   for the change, then drops what it queued.
 * :class:`PgQueue`, the process's :class:`~sandbox.events.queue.Source` over
   every store it serves, drained by the process's one set of
@@ -38,15 +39,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Set
+from collections.abc import Sequence, Set
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.server import PgServer, notify
-from sandbox.events.delivery import Delivery, DeliverySettings, Document, Log
-from sandbox.events.queue import Claim, Key, Pushed
+from sandbox.events.delivery import Delivery, DeliverySettings, Log
+from sandbox.events.queue import Claim, Item, Key, Pushed
 
 log = logging.getLogger("sandbox.delivery")
 CHANNEL = "tmf629_delivery"
@@ -162,24 +163,37 @@ class PgStoreQueue:
     def key(self, subscription_id: str) -> Key:
         return (self.store, subscription_id)
 
-    def push(self, subscription_id: str, url: str, event: Document, limit: int) -> Pushed:
+    def push(self, items: Sequence[Item], limit: int) -> list[Pushed]:
+        """A few statements for one change's events, however many subscriptions get them."""
+        wanted = sorted({subscription_id for subscription_id, _, _ in items})
         with self._db.transaction() as conn:  # the change's own section
-            held = conn.execute("SELECT 1 FROM document WHERE collection = 'hub' AND id = %s "
-                                "FOR SHARE", (subscription_id,)).fetchone()
-            if held is None:  # unregistered since the hub read the list
-                return "queued"
-            waiting = conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM public.delivery_queue WHERE store = %s "
-                "AND subscription_id = %s LIMIT %s) w",
-                (self.store, subscription_id, limit)).fetchone()
-            if waiting and waiting[0] >= limit:
-                return "full"
-            conn.execute("INSERT INTO public.delivery_queue (store, subscription_id, url, event) "
-                         "VALUES (%s, %s, %s, %s)",
-                         (self.store, subscription_id, url, Jsonb(event)))
-            notify(conn, CHANNEL, f"{self.store} {subscription_id}")
+            # Subscriptions still there, kept until the change commits (see the docstring).
+            live = {row[0] for row in conn.execute(
+                "SELECT id FROM document WHERE collection = 'hub' AND id = ANY(%s) "
+                "ORDER BY id FOR SHARE", (wanted,))}
+            waiting = dict(conn.execute(
+                "SELECT subscription_id, count(*) FROM public.delivery_queue "
+                "WHERE store = %s AND subscription_id = ANY(%s) GROUP BY 1",
+                (self.store, sorted(live))).fetchall())
+            pushed: list[Pushed] = []
+            rows = []
+            for subscription_id, url, event in items:
+                if subscription_id not in live:  # unregistered since the hub read the list
+                    pushed.append("queued")
+                elif waiting.get(subscription_id, 0) >= limit:
+                    pushed.append("full")
+                else:
+                    waiting[subscription_id] = waiting.get(subscription_id, 0) + 1
+                    rows.append((self.store, subscription_id, url, Jsonb(event)))
+                    pushed.append("queued")
+            if rows:
+                with conn.cursor() as cursor:  # in order: seq is the order of delivery
+                    cursor.executemany("INSERT INTO public.delivery_queue "
+                                       "(store, subscription_id, url, event) "
+                                       "VALUES (%s, %s, %s, %s)", rows)
+                notify(conn, CHANNEL)
         # The deliverers hear of it from the NOTIFY, once the change commits.
-        return "queued"
+        return pushed
 
     def cancel(self, subscription_id: str) -> None:
         with self._db.transaction() as conn:
@@ -195,11 +209,3 @@ class PgStoreQueue:
     def close(self) -> None:
         """This process stops delivering the store's events (others may go on)."""
         self._source.forget(self.store)
-
-
-def heard(payload: str | None) -> Key | None:
-    """The subscription a NOTIFY names (None after a reconnect: anyone may have work)."""
-    if not payload:
-        return None
-    store, _, subscription_id = payload.partition(" ")
-    return (store, subscription_id)
