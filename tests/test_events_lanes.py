@@ -140,6 +140,8 @@ def test_an_attempt_that_finds_the_slow_lane_full_is_cut_and_sent_again(
         hooks.release()
         assert hooks.wait(lambda: all(hooks.got(n) == ["Fair 0"] for n in ("slow0", "slow1")))
         assert hooks.wait(lambda: dispatcher.pending() == 0)
+        # Nothing left to do, nothing scheduled: no deliverer stays.
+        assert hooks.wait(lambda: dispatcher.threads() == 0)
     finally:
         stop.set()
         counter.join()

@@ -17,6 +17,7 @@ Without a current watch (attempts of the slow lane) connections behave as usual.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import socket
@@ -65,16 +66,21 @@ class Watch:
     def receive(self, sock: socket.socket, buffer: Any) -> int:
         """``sock.recv_into(buffer)`` in slices, looking at the watch in between."""
         waiting = time.monotonic()
-        while True:
-            self.look()
-            left = self.read_timeout - (time.monotonic() - waiting)
-            if left <= 0:
-                raise TimeoutError("timed out")
-            sock.settimeout(min(SLICE, left))
-            try:
-                return sock.recv_into(buffer)
-            except TimeoutError:
-                continue  # the socket (TLS included) can be read again after a timeout
+        usual = sock.gettimeout()  # what the connection's next request expects again
+        try:
+            while True:
+                self.look()
+                left = self.read_timeout - (time.monotonic() - waiting)
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                sock.settimeout(min(SLICE, left))
+                try:
+                    return sock.recv_into(buffer)
+                except TimeoutError:
+                    continue  # the socket (TLS included) can be read again after a timeout
+        finally:
+            with contextlib.suppress(OSError):  # a socket closed meanwhile needs none
+                sock.settimeout(usual)
 
 
 @contextmanager
