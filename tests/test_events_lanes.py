@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sandbox.events.delivery import SLOW_AFTER, DeliveryLog, DeliverySettings, decide
+from sandbox.events.delivery import (
+    CONNECT_TIMEOUT,
+    SLOW_AFTER,
+    DeliveryLog,
+    DeliverySettings,
+    decide,
+)
 from sandbox.events.dispatch import Dispatcher
 from sandbox.events.queue import MemoryQueue
 from sandbox.events.safety import policy_for
@@ -164,3 +171,33 @@ def test_a_slow_subscriber_that_answers_fast_again_leaves_the_slow_lane(
         assert hooks.wait(lambda: not dispatcher.deliverers.is_slow(key))
     finally:
         dispatcher.close(timeout=1)
+
+
+def test_an_unreachable_subscriber_goes_to_the_slow_lane_without_losing_an_attempt(
+        hooks: Subscribers) -> None:
+    """A listener whose connections never complete (its backlog is full): the regular lane
+    gives up connecting after a second, sends nothing, records nothing, and hands it to the
+    slow lane, which tries for the full connect timeout (5 s); meanwhile the one regular
+    deliverer serves the fast subscriber. Its one attempt is the slow lane's."""
+    with socket.socket() as blackhole, socket.socket() as filler:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)  # never accepted: one connection fills the backlog
+        filler.connect(blackhole.getsockname())
+        settings = DeliverySettings(1, 0.1, (5.0, 5.0), "exact", workers=1, slow_workers=1)
+        dispatcher = Dispatcher.standalone(settings, ANY_TARGET)
+
+        def tried() -> list[tuple[int, str, str]]:
+            return [(e["attempt"], e["outcome"], e["error"]) for e in dispatcher.journal.all()
+                    if e["subscriptionId"] == "gone"]
+
+        try:
+            dispatcher.enqueue("gone", f"http://127.0.0.1:{blackhole.getsockname()[1]}/",
+                               event(0))
+            for n in range(5):
+                dispatcher.enqueue("fast", hooks.url("fast"), event(n))
+            assert hooks.wait(lambda: len(hooks.got("fast")) == 5)
+            assert tried() == []  # still connecting, from the slow lane
+            assert hooks.wait(lambda: dispatcher.pending() == 0, timeout=60)
+        finally:
+            dispatcher.close(timeout=1)
+    assert tried() == [(1, "failed", CONNECT_TIMEOUT)]
