@@ -48,7 +48,7 @@ from harness import (  # noqa: E402
 )
 from stores import customers  # noqa: E402
 
-from sandbox.backends.postgres import PgDatabase  # noqa: E402
+from sandbox.backends.postgres import PgDatabase, PgServer  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -59,14 +59,17 @@ def database(admin_url: str, docs: list[dict[str, Any]]) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = f"{admin_url.rpartition('/')[0]}/{name}"
     try:
-        db = PgDatabase(url)
-        repo = db.table("customer")
-        for start in range(0, len(docs), 1000):
-            repo.insert_many(docs[start:start + 1000])
-        db.table("meta").insert({"id": "seeded", "file": "bench", "count": 0})
-        with db.transaction() as conn:
-            conn.execute("ANALYZE document")
-        db.close()
+        server = PgServer(url, pool_size=1)
+        try:
+            db = PgDatabase(server)
+            repo = db.table("customer")
+            for start in range(0, len(docs), 1000):
+                repo.insert_many(docs[start:start + 1000])
+            db.table("meta").insert({"id": "seeded", "file": "bench", "count": 0})
+            with db.transaction() as conn:
+                conn.execute("ANALYZE document")
+        finally:
+            server.close()
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:

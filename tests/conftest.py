@@ -20,6 +20,7 @@ from waitress.server import create_server
 from ctk_runner.embedded import SandboxProcess
 from sandbox import create_app
 from tests import pg_support
+from tests.pg_support import pg_server, pg_url  # noqa: F401  (fixtures of every test module)
 
 API = "/tmf-api/customerManagement/v4"
 MINIMAL = {

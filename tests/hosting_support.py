@@ -36,14 +36,24 @@ class Hosted:
         session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         return session
 
+    @classmethod
+    def of(cls, process: SandboxProcess) -> Hosted:
+        """A started hosted process."""
+        api = process.url.rstrip("/")
+        return cls(process, api.split("/tmf-api/")[0], api)
+
+
+def hosted_args(directory: Path, *extra: str, tenants: object = TENANTS) -> list[str]:
+    """The command-line options of a hosted sandbox (its tenants file in ``directory``)."""
+    file = directory / "tenants.json"
+    file.write_text(json.dumps(tenants), encoding="utf-8")
+    return ["--tenants", str(file), "--admin-token", ADMIN_TOKEN, "--quiet",
+            "--journal-size", "50", *extra]
+
 
 def hosted_sandbox(directory: Path, *extra: str, tenants: object = TENANTS,
                    db: str | None = None) -> Iterator[Hosted]:
     """Start a hosted sandbox; yields it and stops it at the end."""
-    file = directory / "tenants.json"
-    file.write_text(json.dumps(tenants), encoding="utf-8")
-    args = ["--tenants", str(file), "--admin-token", ADMIN_TOKEN, "--quiet",
-            "--journal-size", "50", *extra]
+    args = hosted_args(directory, *extra, tenants=tenants)
     with SandboxProcess(db=db or str(directory / "hosted-db.json"), extra_args=args) as process:
-        api = process.url.rstrip("/")
-        yield Hosted(process, api.split("/tmf-api/")[0], api)
+        yield Hosted.of(process)

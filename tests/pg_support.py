@@ -79,6 +79,14 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def pg_server(pg_url: str) -> Iterator[PgServer]:
+    """A :class:`PgServer` (a process's pool and listener) on this test's own database."""
+    running = PgServer(pg_url, pool_size=3)
+    yield running
+    running.close()
+
+
 @contextlib.contextmanager
 def pg_store(url: str, schema: str = "public", pool_size: int = 4) -> Iterator[PgDatabase]:
     """A store on ``url`` with a :class:`PgServer` of its own, closed at the end."""

@@ -7,7 +7,6 @@ stand for the deliverers of two processes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -37,16 +36,8 @@ SHORT = DeliverySettings(timeout=(0.5, 0.5))
 
 
 @pytest.fixture
-def server() -> Iterator[PgServer]:
-    with scratch_database() as url:
-        running = PgServer(url, pool_size=4)
-        yield running
-        running.close()
-
-
-@pytest.fixture
-def store(server: PgServer) -> PgDatabase:
-    db = PgDatabase(server)
+def store(pg_server: PgServer) -> PgDatabase:
+    db = PgDatabase(pg_server)
     for ident in ("a", "b"):
         db.table("hub").insert({"id": ident, "callback": "http://127.0.0.1:9/", "query": ""})
     return db
@@ -155,9 +146,9 @@ def test_events_in_an_old_outbox_are_moved_and_delivered() -> None:
     assert [e["attempt"] for e in log] == [1, 2, 3]  # the moved attempts still count
 
 
-def test_unregistering_drops_what_waits(server: PgServer) -> None:
+def test_unregistering_drops_what_waits(pg_server: PgServer) -> None:
     with EventListener(responder=lambda item: 503) as refusing:
-        app = create_app({"db_path": server.url, "seed_file": None,
+        app = create_app({"db_path": pg_server.url, "seed_file": None,
                           "delivery_backoff": 60})
         try:
             client = app.test_client()
@@ -174,13 +165,13 @@ def test_unregistering_drops_what_waits(server: PgServer) -> None:
             app.extensions["sandbox.backend"].close()
 
 
-def test_a_dropped_store_leaves_no_event_behind(server: PgServer) -> None:
+def test_a_dropped_store_leaves_no_event_behind(pg_server: PgServer) -> None:
     schema = "t_gone_0123456789abcdef"
-    db = PgDatabase(server, schema)
+    db = PgDatabase(pg_server, schema)
     db.table("hub").insert({"id": "a", "callback": "http://127.0.0.1:9/", "query": ""})
-    source = outbox.PgQueue(server, SHORT)
+    source = outbox.PgQueue(pg_server, SHORT)
     fill(db, source, [("a", 1), ("a", 2)])
-    drop_schema(server, schema)
-    with server.connection() as conn:
+    drop_schema(pg_server, schema)
+    with pg_server.connection() as conn:
         row = conn.execute("SELECT count(*) FROM public.delivery_queue").fetchone()
     assert row == (0,)

@@ -7,7 +7,6 @@ Real PostgreSQL, a database per test; connections are counted in
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -15,8 +14,8 @@ import pytest
 
 from sandbox.backends.postgres.migrations import migrate_shared
 from sandbox.backends.postgres.server import DatabaseUnavailable, PgServer, notify
+from sandbox.errors import ApiError
 from tests.conftest import wait_until
-from tests.pg_support import scratch_database
 
 LISTENER = "tmf629-sandbox listener"
 TEST_MIGRATIONS = [
@@ -24,19 +23,6 @@ TEST_MIGRATIONS = [
                    "INSERT INTO public.shared_test VALUES (1)"),
     (2, "a row", "INSERT INTO public.shared_test VALUES (2)"),
 ]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
-def server(pg_url: str) -> Iterator[PgServer]:
-    running = PgServer(pg_url, pool_size=3)
-    yield running
-    running.close()
 
 
 class Heard:
@@ -104,63 +90,63 @@ def test_servers_starting_together_apply_the_shared_migrations_once(pg_url: str)
             (1,), (2,)]
 
 
-def test_notifications_reach_every_callback_of_their_channel(server: PgServer) -> None:
+def test_notifications_reach_every_callback_of_their_channel(pg_server: PgServer) -> None:
     first, second, other = Heard(), Heard(), Heard()
-    server.listen("tmf629_a", first)
-    server.listen("tmf629_a", second)
-    server.listen("tmf629_b", other)
+    pg_server.listen("tmf629_a", first)
+    pg_server.listen("tmf629_a", second)
+    pg_server.listen("tmf629_b", other)
     # Each callback hears None once its channel is listened on: from then on nothing is lost.
     assert wait_until(lambda: all(h.resyncs() for h in (first, second, other)))
-    send(server, "tmf629_a", "one")
-    send(server, "tmf629_a", "rolled back", commit=False)
-    send(server, "tmf629_a", "two")
-    send(server, "tmf629_b", "three")
+    send(pg_server, "tmf629_a", "one")
+    send(pg_server, "tmf629_a", "rolled back", commit=False)
+    send(pg_server, "tmf629_a", "two")
+    send(pg_server, "tmf629_b", "three")
     assert wait_until(lambda: len(first.payloads()) == 2 and len(other.payloads()) == 1)
     assert wait_until(lambda: len(second.payloads()) == 2)
     assert first.payloads() == second.payloads() == ["one", "two"]
     assert other.payloads() == ["three"]
 
 
-def test_a_channel_added_later_is_listened_on_by_the_same_connection(server: PgServer) -> None:
+def test_a_channel_added_later_is_listened_on_by_the_same_connection(pg_server: PgServer) -> None:
     early, late = Heard(), Heard()
-    server.listen("tmf629_early", early)
+    pg_server.listen("tmf629_early", early)
     assert wait_until(lambda: early.resyncs() == 1)
-    server.listen("tmf629_late", late)
+    pg_server.listen("tmf629_late", late)
     assert wait_until(lambda: late.resyncs() == 1)
-    send(server, "tmf629_late", "hello")
+    send(pg_server, "tmf629_late", "hello")
     assert wait_until(lambda: late.payloads() == ["hello"])
     assert early.payloads() == [] and early.resyncs() == 1
-    assert sessions(server.url, LISTENER) == 1
+    assert sessions(pg_server.url, LISTENER) == 1
 
 
-def test_a_failing_callback_does_not_deafen_the_others(server: PgServer) -> None:
+def test_a_failing_callback_does_not_deafen_the_others(pg_server: PgServer) -> None:
     def broken(payload: str | None) -> None:
         raise RuntimeError("a bug in one callback")
 
     heard = Heard()
-    server.listen("tmf629_c", broken)
-    server.listen("tmf629_c", heard)
+    pg_server.listen("tmf629_c", broken)
+    pg_server.listen("tmf629_c", heard)
     assert wait_until(lambda: heard.resyncs() == 1)
-    send(server, "tmf629_c", "x")
-    send(server, "tmf629_c", "y")
+    send(pg_server, "tmf629_c", "x")
+    send(pg_server, "tmf629_c", "y")
     assert wait_until(lambda: heard.payloads() == ["x", "y"])
 
 
 def test_a_lost_listening_connection_is_made_again_and_everyone_resyncs(
-        server: PgServer) -> None:
+        pg_server: PgServer) -> None:
     heard, gone = Heard(), Heard()
-    server.listen("tmf629_d", heard)
-    server.listen("tmf629_d", gone)
+    pg_server.listen("tmf629_d", heard)
+    pg_server.listen("tmf629_d", gone)
     assert wait_until(lambda: heard.resyncs() == 1)
-    server.unlisten("tmf629_d", gone)
-    database = server.url.rsplit("/", 1)[1]
-    with psycopg.connect(server.url, autocommit=True) as conn:
+    pg_server.unlisten("tmf629_d", gone)
+    database = pg_server.url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
         killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                               "WHERE datname = %s AND application_name = %s",
                               (database, LISTENER)).fetchone()
     assert killed == (1,)
     assert wait_until(lambda: heard.resyncs() == 2, timeout=30)
-    send(server, "tmf629_d", "after")
+    send(pg_server, "tmf629_d", "after")
     assert wait_until(lambda: heard.payloads() == ["after"])
     assert gone.payloads() == [] and gone.resyncs() == 1
 
@@ -193,3 +179,16 @@ def test_an_unreachable_server_is_a_sentence() -> None:
     with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL at "
                        "postgresql://nobody@127.0.0.1:1/none"):
         PgServer("postgresql://nobody:secret@127.0.0.1:1/none", timeout=2)
+
+
+def test_a_pool_busy_for_its_whole_timeout_is_a_503_not_a_500(pg_url: str) -> None:
+    running = PgServer(pg_url, pool_size=1, timeout=0.5)
+    try:
+        with running.connection():
+            with pytest.raises(ApiError) as busy, running.connection():
+                pass
+        assert busy.value.status == 503 and busy.value.headers == {"Retry-After": "1"}
+        with running.connection() as conn:  # free again
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        running.close()

@@ -49,12 +49,6 @@ def test_a_failing_write_section_rolls_every_write_back(store: Any) -> None:
 # -- PostgreSQL only: migrations, seeding, admin -------------------------------------------
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database() as url:
-        yield url
-
-
 def test_migrations_apply_once_and_are_recorded(pg_url: str) -> None:
     for _ in range(2):
         with pg_store(pg_url):

@@ -105,10 +105,12 @@ class WriteSection:
     def __enter__(self) -> Connection:
         if not self.depth:
             stack = ExitStack()
-            conn = stack.enter_context(store_transaction(self._server, self._schema))
-            self._local.stack, self._local.conn = stack, conn
+            opened = stack.enter_context(store_transaction(self._server, self._schema))
+            self._local.stack, self._local.conn = stack, opened
         self._local.depth = self.depth + 1
-        return self._local.conn  # type: ignore[no-any-return]
+        conn = self.connection
+        assert conn is not None
+        return conn
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -129,7 +131,6 @@ class PgDatabase:
     def __init__(self, server: PgServer, schema: str = PUBLIC) -> None:
         self.server = server
         self.schema = schema
-        self.url = server.url
         try:
             with server.connection() as conn:
                 migrate(conn, schema)

@@ -46,6 +46,7 @@ from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.server import PgServer, notify
+from sandbox.errors import ApiError
 from sandbox.events.delivery import Delivery, DeliverySettings, Log
 from sandbox.events.queue import Claim, Item, Key, Pushed
 
@@ -114,8 +115,8 @@ class PgQueue:
         try:
             with self._server.connection() as conn, conn.transaction():
                 row = conn.execute(CLAIM, params).fetchone()
-        except psycopg.Error as exc:  # the poll tries again; the lanes must not die of it
-            log.warning("delivery queue: %s", str(exc).strip())
+        except (psycopg.Error, ApiError) as exc:  # ApiError: every pooled connection busy
+            log.warning("delivery queue: %s", exc)  # the poll tries again; the lane lives on
             return None
         if row is None:
             return None

@@ -28,6 +28,7 @@ from sandbox.backends.postgres.migrations import (
     Migration,
     migrate_shared,
 )
+from sandbox.errors import ApiError
 
 APPLICATION_NAME = "tmf629-sandbox"
 
@@ -88,9 +89,17 @@ class PgServer:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A pooled connection; its transaction commits at the end, or rolls back on error."""
-        with self.pool.connection() as conn:
-            yield conn
+        """A pooled connection; its transaction commits at the end, or rolls back on error.
+
+        Every connection busy for the pool's whole timeout is a 503 with ``Retry-After``
+        (the pool is shared by every tenant: a client waits, it is not failed with a 500).
+        """
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise ApiError(503, "Every database connection of this server is busy; retry "
+                           "shortly", reason="Busy", headers={"Retry-After": "1"}) from None
 
     def listen(self, channel: str, callback: Callback) -> None:
         """Call ``callback`` with each NOTIFY's payload on ``channel`` (on the listening
