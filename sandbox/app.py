@@ -116,8 +116,7 @@ def build_tenant(settings: Config, backend: Backend, spec: TenantSpec, faults: A
             raise ValueError(f"faults file {settings.faults_file}: {exc.message}") from None
         service = CustomerService(db.table("customer"))
         # The hub observes the customer service; subscriptions persist like customers.
-        notifications = backend.install_events(db, service, hosted=hosted,
-                                               deliveries=state.deliveries)
+        notifications = backend.install_events(db, service, deliveries=state.deliveries)
     except BaseException:
         db.close()
         raise

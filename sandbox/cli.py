@@ -55,6 +55,8 @@ LIMIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--regex-cache-size", _positive_int, "compiled patterns kept"),
     ("--max-subscriptions", _positive_int, "most hub subscriptions at once"),
     ("--delivery-workers", _positive_int, "threads delivering events"),
+    ("--slow-delivery-workers", _positive_int, "threads delivering to subscribers slower "
+     "than a second, apart from the others"),
     ("--sink-max-bytes", _positive_int, "bytes of received events the listener sink keeps"),
     ("--max-connections-per-address", _positive_int, "connections one client address (an "
      "IPv6 client: its /64) holds open at once; more are answered 503 and closed. The TCP "

@@ -58,8 +58,11 @@ class Config:
     delivery_backoff: float = 1.0
     #: (connect, read) timeouts of one delivery attempt, in seconds.
     delivery_timeout: tuple[float, float] = (3.0, 10.0)
-    #: Threads delivering events, shared by every subscription.
+    #: Threads delivering events, shared by every subscription (and tenant).
     delivery_workers: int = 4
+    #: Threads of the slow lane: attempts slower than a second, and the subscriptions
+    #: known to be that slow, so they never hold up the others.
+    slow_delivery_workers: int = 8
     max_subscriptions: int = 100
     #: Bytes of received events the listener sink keeps (oldest dropped first).
     sink_max_bytes: int = 8 * 1024 * 1024

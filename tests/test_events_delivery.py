@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 
 from ctk_runner.notifications.listener import EventListener, Received
-from sandbox.events.delivery import (
-    DeliverySettings,
-    Dispatcher,
-    backoff_delays,
-    judge,
-    target_url,
-)
+from sandbox.events.delivery import DeliverySettings, backoff_delays, judge, target_url
+from sandbox.events.dispatch import Dispatcher
 from sandbox.events.safety import policy_for
 from tests.conftest import wait_until
 
@@ -33,7 +28,8 @@ def make_dispatcher() -> Iterator[Callable[..., Dispatcher]]:
 
     def make(attempts: int = 4, backoff: float = 0.01, timeout: tuple[float, float] = (2, 5),
              mode: str = "listener", policy: Any = ANY_TARGET) -> Dispatcher:
-        dispatcher = Dispatcher(DeliverySettings(attempts, backoff, timeout, mode), policy)
+        dispatcher = Dispatcher.standalone(DeliverySettings(attempts, backoff, timeout, mode),
+                                           policy)
         made.append(dispatcher)
         return dispatcher
 
@@ -268,7 +264,8 @@ def test_a_full_queue_drops_new_events_and_says_so(
 
 
 def test_many_subscriptions_share_a_bounded_pool_and_keep_their_order() -> None:
-    dispatcher = Dispatcher(DeliverySettings(1, 0.01, (2.0, 5.0), "exact", workers=3), ANY_TARGET)
+    dispatcher = Dispatcher.standalone(
+        DeliverySettings(1, 0.01, (2.0, 5.0), "exact", workers=3), ANY_TARGET)
     seen_threads: list[int] = []
     try:
         with EventListener() as listener:

@@ -23,7 +23,8 @@ import pytest
 
 from ctk_runner.notifications.listener import EventListener
 from sandbox.events import safety
-from sandbox.events.delivery import DeliverySettings, Dispatcher
+from sandbox.events.delivery import DeliverySettings
+from sandbox.events.dispatch import Dispatcher
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for
 
 LOOPBACK = policy_for("0.0.0.0", ["127.0.0.0/8", "::1/128"])
@@ -49,7 +50,7 @@ def make_dispatcher() -> Iterator[Callable[..., Dispatcher]]:
     def make(resolver: Resolver, policy: CallbackPolicy = LOOPBACK, attempts: int = 1,
              verify: bool | str = True) -> Dispatcher:
         settings = DeliverySettings(attempts, 0.01, (2.0, 5.0), "exact", verify)
-        dispatcher = Dispatcher(settings, policy, resolver=resolver)
+        dispatcher = Dispatcher.standalone(settings, policy, resolver=resolver)
         made.append(dispatcher)
         return dispatcher
 

@@ -95,7 +95,7 @@ def test_allowed_networks_come_from_the_command_line() -> None:
 @pytest.mark.parametrize(
     "args",
     [["--allow-callback-network", "intranet"], ["--callback-mode", "sideways"],
-     ["--delivery-attempts", "0"]],
+     ["--delivery-attempts", "0"], ["--slow-delivery-workers", "0"]],
 )
 def test_bad_notification_options_are_usage_errors(args: list[str],
                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -176,7 +176,9 @@ def test_kill_9_of_the_delivering_process_loses_no_event() -> None:
         return 201
 
     with scratch_database() as url, EventListener(responder=responder) as listener:
-        args = ["--delivery-backoff", "0.2", "--no-seed"]
+        # The dead process's lease on the interrupted event runs out after the longest an
+        # attempt may take: 3 s to connect, 2 to answer (outbox.lease_seconds).
+        args = ["--delivery-backoff", "0.2", "--no-seed", "--delivery-timeout", "2"]
         (victim,) = start_all(url, 1, *args)
         try:
             http = session()
@@ -195,7 +197,7 @@ def test_kill_9_of_the_delivering_process_loses_no_event() -> None:
         # Another process (a restarted one, or any other) delivers what was left.
         (heir,) = start_all(url, 1, *args)
         try:
-            arrived = listener.wait_count(len(names) + 1, timeout=30)
+            arrived = listener.wait_count(len(names) + 1, timeout=60)
         finally:
             heir.stop()
 
@@ -210,23 +212,12 @@ def test_kill_9_of_the_delivering_process_loses_no_event() -> None:
     assert all(len(items) == 1 for key, items in by_event.items() if key != interrupted)
 
 
-def threads_of(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise AssertionError("no Threads")
-
-
 def test_the_subscription_cap_holds_for_all_processes_together() -> None:
     # --max-subscriptions is counted in the database: three processes, 30 clients at once,
-    # exactly 10 subscriptions. Each process also runs the deliverers it is told to.
+    # exactly 10 subscriptions.
     with scratch_database() as url:
-        few, many = [SandboxProcess(db=url, extra_args=[
-            "--quiet", "--no-seed", "--max-subscriptions", "10", "--delivery-workers", workers])
-            for workers in ("1", "6")]
-        third = SandboxProcess(db=url, extra_args=["--quiet", "--no-seed",
-                                                   "--max-subscriptions", "10"])
-        processes = [few, many, third]
+        processes = [SandboxProcess(db=url, extra_args=[
+            "--quiet", "--no-seed", "--max-subscriptions", "10"]) for _ in range(3)]
         with ThreadPoolExecutor(max_workers=3) as pool:
             list(pool.map(SandboxProcess.start, processes))
         try:
@@ -249,9 +240,6 @@ def test_the_subscription_cap_holds_for_all_processes_together() -> None:
             assert session().delete(roots[2] + f"hub/{gone}").status_code == 204
             assert session().post(roots[0] + "hub", json={
                 "callback": "http://127.0.0.1:9/again"}).status_code == 201
-            # Five more outbox deliverers in the process started with --delivery-workers 6.
-            assert wait_until(lambda: threads_of(many.pid) - threads_of(few.pid) == 5), (
-                threads_of(many.pid), threads_of(few.pid))
         finally:
             for process in processes:
                 process.stop()

@@ -21,10 +21,8 @@ from psycopg import sql
 
 from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
-from sandbox.backends.postgres import MIGRATIONS, PgServer, open_store, outbox
+from sandbox.backends.postgres import MIGRATIONS, PgServer, open_store
 from sandbox.domain import patterns
-from sandbox.events.delivery import DeliverySettings
-from sandbox.events.safety import policy_for
 from tests.conftest import API, MINIMAL
 from tests.pg_support import database_exists, pg_store, scratch_database
 
@@ -174,25 +172,6 @@ def _close(app: Any) -> None:
 
 
 # -- the outbox ---------------------------------------------------------------------------
-
-
-def test_the_outbox_is_bounded_per_subscription(pg_url: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "MAX_QUEUED", 5)
-    with pg_store(pg_url) as db:
-        # No such subscription: nothing is delivered, so everything stays queued.
-        dispatcher = outbox.OutboxDispatcher(db, DeliverySettings(),
-                                             policy_for("127.0.0.1", None))
-        try:
-            for n in range(7):
-                dispatcher.enqueue("gone", "http://127.0.0.1:9/", {
-                    "eventId": str(n), "eventType": "CustomerCreateEvent"})
-            assert dispatcher.pending() == 5
-            dropped = [e["eventId"] for e in dispatcher.journal.all()
-                       if e["outcome"] == "dropped"]
-            assert dropped == ["5", "6"]
-        finally:
-            dispatcher.close(timeout=1)
 
 
 def test_a_failed_attempt_is_retried_before_the_next_event_goes(pg_url: str) -> None:

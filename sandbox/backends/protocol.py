@@ -29,7 +29,7 @@ class Backend(Protocol):
         """Remove a deleted (and closed) tenant's store with everything in it."""
         ...
 
-    def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
+    def install_events(self, db: Database, customers: CustomerService, *,
                        deliveries: DeliveryLog | None = None) -> Notifications:
         """The hub, deliverers and listener sink of one store, observing ``customers``;
         delivery attempts are recorded in ``deliveries`` (a tenant's, from

@@ -1,25 +1,52 @@
 """The event side of TMF629: hub subscriptions, event delivery and the listener sink.
 
-:func:`install` builds the parts from the :class:`~sandbox.config.Config` and
-subscribes the hub to the customer service; ``create_app`` keeps the result
-in ``app.extensions["sandbox.events"]``. Nothing here imports Flask: the
-blueprints in :mod:`sandbox.api` are the HTTP face of these objects.
+The rules live here once for every backend; a backend provides only where
+things are kept, as an :class:`EventStore`: the subscriptions table, an
+:class:`~sandbox.events.queue.EventQueue` for the events waiting to be
+delivered, a :class:`~sandbox.events.sink.RecordStore` for the listener sink,
+and the delivery log (:class:`~sandbox.events.delivery.Log`). :func:`install`
+builds a store's parts on them and subscribes its hub to the customer service;
+the process's :class:`~sandbox.events.deliverers.Deliverers`
+(:func:`deliverers_for`) deliver for every store. Nothing here imports Flask:
+the blueprints in :mod:`sandbox.api` are the HTTP face of these objects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events.budget import ThreadBudget
-from sandbox.events.delivery import CALLBACK_MODES, DeliveryLog, DeliverySettings, Dispatcher
+from sandbox.events.deliverers import Deliverers
+from sandbox.events.delivery import CALLBACK_MODES, DeliverySettings, Log
+from sandbox.events.dispatch import Dispatcher
 from sandbox.events.hub import Hub
-from sandbox.events.safety import CallbackPolicy, policy_for
-from sandbox.events.sink import ReceivedEvents
+from sandbox.events.queue import EventQueue, Source
+from sandbox.events.safety import CallbackPolicy, Resolver, policy_for, resolve
+from sandbox.events.sink import ReceivedEvents, RecordStore
 from sandbox.repository import Repository
 
 EXTENSION = "sandbox.events"
+
+
+@dataclass(frozen=True)
+class EventStore:
+    """Where a backend keeps one store's notification state."""
+
+    subscriptions: Repository
+    queue: EventQueue
+    records: RecordStore
+    deliveries: Log
+    #: Other processes use the store too: the hub reads it on every change and routes in
+    #: the change's transaction (see :class:`~sandbox.events.hub.Hub`).
+    shared: bool = False
+    #: A section one registration holds at a time (across processes when shared);
+    #: None: the subscriptions table's lock.
+    admission: Callable[[], AbstractContextManager[object]] | None = None
+    #: The queue as the deliverers drain it, when it is this store's own (in memory).
+    source: Source | None = None
 
 
 @dataclass
@@ -28,12 +55,12 @@ class Notifications:
 
     hub: Hub
     dispatcher: Dispatcher
-    deliveries: DeliveryLog
+    deliveries: Log
     received: ReceivedEvents
     policy: CallbackPolicy
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop delivering; queued events are dropped, attempts in flight get ``timeout``."""
+        """Stop delivering; events queued in memory are dropped."""
         self.hub.close(timeout)
         self.dispatcher.close(timeout)
 
@@ -52,22 +79,26 @@ def delivery_settings(config: Config) -> DeliverySettings:
         timeout=(float(config.delivery_timeout[0]), float(config.delivery_timeout[1])),
         mode=config.callback_mode,
         workers=config.delivery_workers,
+        slow_workers=config.slow_delivery_workers,
     )
 
 
-def install(config: Config, subscriptions: Repository,
-            customers: CustomerService, budget: ThreadBudget | None = None,
-            deliveries: DeliveryLog | None = None) -> Notifications:
-    """Build the notification parts and subscribe the hub to ``customers``; a hosted
-    tenant's dispatcher shares the server's ``budget`` of delivery threads and records
-    its attempts in the ``deliveries`` log its backend keeps (default: in memory)."""
+def deliverers_for(config: Config, resolver: Resolver = resolve) -> Deliverers:
+    """The deliverer threads of a process (started on demand), for all its stores."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
-    journal = deliveries if deliveries is not None else DeliveryLog()
-    dispatcher = Dispatcher(delivery_settings(config), policy, journal, budget=budget)
-    hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)
+    return Deliverers(delivery_settings(config), policy, resolver=resolver)
+
+
+def install(config: Config, store: EventStore, customers: CustomerService,
+            deliverers: Deliverers) -> Notifications:
+    """Build one store's notification parts and subscribe its hub to ``customers``."""
+    dispatcher = Dispatcher(store.queue, deliverers, store.deliveries, source=store.source)
+    hub = Hub(store.subscriptions, dispatcher, deliverers.policy,
+              max_subscriptions=config.max_subscriptions, shared=store.shared,
+              admission=store.admission)
     customers.observers.append(hub.observe)
-    received = ReceivedEvents(max_bytes=config.sink_max_bytes)
-    return Notifications(hub, dispatcher, journal, received, policy)
+    received = ReceivedEvents(store.records, max_bytes=config.sink_max_bytes)
+    return Notifications(hub, dispatcher, store.deliveries, received, deliverers.policy)
 
 
-__all__ = ["EXTENSION", "Notifications", "install"]
+__all__ = ["EXTENSION", "EventStore", "Notifications", "deliverers_for", "install"]

@@ -4,13 +4,21 @@ A subscription is ``{id, callback, query}``, stored like customers. Its
 ``query`` uses the list filter syntax of ``GET /customer`` on the event
 document (``eventType=CustomerCreateEvent``, ``event.customer.status=Approved``);
 an empty query receives every event. The :meth:`Hub.observe` method is the
-:class:`~sandbox.domain.customers.CustomerService` observer. It runs under the
-store's lock, so it only appends the change to a bounded queue (changes keep
-the order they were stored in); one routing thread, outside the lock, turns
-each change into events, matches them against every subscription's query
-(regexes within their budget) and queues them for delivery. A create costs the
-same with one subscription or a thousand. At most ``max_subscriptions`` exist
-at once; one more is a 403.
+:class:`~sandbox.domain.customers.CustomerService` observer. At most
+``max_subscriptions`` exist at once; one more is a 403 (counted and inserted
+under ``admission``, a section that one registration holds at a time, across
+processes where the store is shared).
+
+A store of this process alone (``shared=False``, the file store) keeps the
+subscriptions in memory too, and ``observe``, which runs under the store's
+lock, only appends the change to a bounded queue (changes keep the order they
+were stored in); one routing thread, outside the lock, turns each change into
+events, matches them against every subscription's query (regexes within their
+budget) and queues them for delivery. A create costs the same with one
+subscription or a thousand. A store shared by several processes
+(``shared=True``, PostgreSQL) is read on every change, and the change is routed
+at once, in its own transaction: its events are queued in the database with it,
+or not at all.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,7 +37,7 @@ from sandbox.domain import patterns, query
 from sandbox.domain.customers import Change
 from sandbox.domain.validation import unknown_attributes, validate
 from sandbox.errors import ApiError, bad_request, not_found
-from sandbox.events.delivery import Dispatcher
+from sandbox.events.dispatch import Dispatcher
 from sandbox.events.masking import redact
 from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, CallbackRefused, check_target, parse_callback
@@ -80,12 +89,16 @@ class Hub:
         *,
         max_subscriptions: int = 100,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        shared: bool = False,
+        admission: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self._repo = repository
         self._dispatcher = dispatcher
         self._policy = policy
         self._new_id = new_id
         self.max_subscriptions = max_subscriptions
+        self.shared = shared
+        self._admission = admission or (lambda: repository.lock)
         #: (sequence, change): a subscription hears only of changes stored after it.
         self._changes: deque[tuple[int, Change]] = deque()
         self._sequence = 0
@@ -93,11 +106,12 @@ class Hub:
         self._routing = threading.Condition()
         self._router: threading.Thread | None = None
         self._closed = False
-        # This hub is the table's only writer: a copy in memory spares the observer
-        # a read of the store on every customer change. The store's own lock guards
-        # it: the observer runs under that lock, so a lock of its own could deadlock.
+        # Unshared, this hub is the table's only writer: a copy in memory spares the
+        # router a read of the store on every customer change. The store's own lock
+        # guards it: the observer runs under that lock, so a lock of its own could
+        # deadlock.
         self._lock = repository.lock
-        self._cache = {doc["id"]: doc for doc in repository.all()}
+        self._cache = {} if shared else {doc["id"]: doc for doc in repository.all()}
 
     def register(self, body: Any, ident: str | None = None) -> Document:
         """Store a subscription; ``ident`` keeps a restored one's id (else a new one)."""
@@ -135,12 +149,14 @@ class Hub:
 
     def _admit(self, subscription: Document) -> None:
         """Store ``subscription`` unless ``max_subscriptions`` exist (403)."""
-        with self._lock:
-            if len(self._cache) >= self.max_subscriptions:
+        with self._admission(), self._lock:
+            held = self._repo.count() if self.shared else len(self._cache)
+            if held >= self.max_subscriptions:
                 raise self.full()
             self._repo.insert(subscription)
-            self._cache[subscription["id"]] = dict(subscription)
-            self._since[subscription["id"]] = self._sequence
+            if not self.shared:
+                self._cache[subscription["id"]] = dict(subscription)
+                self._since[subscription["id"]] = self._sequence
 
     def full(self) -> ApiError:
         return ApiError(403, f"This sandbox holds {self.max_subscriptions} subscriptions "
@@ -163,11 +179,17 @@ class Hub:
         log.info("subscription %s removed", ident)
 
     def subscriptions(self) -> list[Document]:
+        if self.shared:
+            return self._repo.all()
         with self._lock:
             return [dict(doc) for doc in self._cache.values()]
 
     def observe(self, change: Change) -> None:
-        """Queue ``change`` for routing; cheap, since it runs under the store's lock."""
+        """Queue ``change`` for routing (cheap, since it runs under the store's lock); a
+        shared store routes it at once, in the change's transaction."""
+        if self.shared:
+            self.route(change)
+            return
         with self._routing:
             if self._closed:
                 return
@@ -211,9 +233,12 @@ class Hub:
         events = events_for(change)
         if not events:
             return
-        with self._lock:
-            subscriptions = [dict(doc) for ident, doc in self._cache.items()
-                             if sequence is None or self._since.get(ident, 0) < sequence]
+        if self.shared:
+            subscriptions = self.subscriptions()
+        else:
+            with self._lock:
+                subscriptions = [dict(doc) for ident, doc in self._cache.items()
+                                 if sequence is None or self._since.get(ident, 0) < sequence]
         self.dispatch(events, subscriptions, change.kind)
 
     def dispatch(self, events: list[Document], subscriptions: list[Document],
@@ -224,14 +249,18 @@ class Hub:
         regexes = any(".regex" in str(s.get("query") or "") for s in subscriptions)
         try:
             with patterns.slot(ROUTING_SLOT_WAIT) if regexes else contextlib.nullcontext():
-                for subscription in subscriptions:
-                    for event in events:
-                        if self._receives(subscription, event):
-                            self._dispatcher.enqueue(subscription["id"],
-                                                     subscription["callback"], event)
+                chosen = [(subscription["id"], subscription["callback"], event)
+                          for subscription in subscriptions for event in events
+                          if self._receives(subscription, event)]
         except patterns.PatternBusy:
             log.warning("no regex evaluation slot for %.0f s: the events of a %s change are "
                         "dropped", ROUTING_SLOT_WAIT, kind)
+            return
+        if self.shared:  # the queue itself checks, in the change's transaction
+            self._dispatcher.enqueue_many(chosen)
+            return
+        with self._lock:  # not for a subscription removed since routing read the list
+            self._dispatcher.enqueue_many([item for item in chosen if item[0] in self._cache])
 
     @staticmethod
     def _receives(subscription: Document, event: Document) -> bool:

@@ -42,6 +42,7 @@ from urllib3.exceptions import ConnectTimeoutError, LocationParseError
 from urllib3.util import parse_url
 
 from sandbox.errors import ApiError
+from sandbox.events.watch import watch_connections
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -262,6 +263,11 @@ class PinnedAdapter(HTTPAdapter):
         self.resolver = resolver
         # Set only while a pinned send runs; a session (so an adapter) serves one thread.
         self._address: str | None = None
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # The deliverers watch an attempt while its answer is awaited (events.watch).
+        watch_connections(self.poolmanager)
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: Any = None, verify: bool | str = True, cert: Any = None,

@@ -5,8 +5,14 @@ is checked against that type's schema; an ``eventType`` naming another type
 is refused too. What the schema leaves optional but a consumer needs
 (``eventId``, ``eventTime``, ``eventType``, ``event.customer``) is not
 refused: its absence is noted on the record. Every received event, accepted
-or refused, is recorded (bounded, in memory), so a partner sees in the admin
-listing what their server sent and what was wrong with it.
+or refused, is recorded, so a partner sees in the admin listing what their
+server sent and what was wrong with it.
+
+The records are bounded the same way wherever they are kept (a
+:class:`RecordStore`: in memory here, a table of the PostgreSQL store): the
+newest :data:`MAX_RECORDS` within ``max_bytes``, oldest dropped first
+(:func:`excess`), the newest always kept (:meth:`ReceivedEvents.fitted` made
+it fit: a record larger than the whole budget keeps only its event's summary).
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import json
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.domain.validation import schema_errors
 from sandbox.errors import ApiError
@@ -55,22 +61,81 @@ def notes(body: Document) -> list[str]:
     return missing
 
 
+def excess(sizes: Sequence[int], max_bytes: int, max_records: int = MAX_RECORDS) -> int:
+    """How many of the oldest records to drop, ``sizes`` given newest first: the newest
+    ``max_records`` whose sizes add up to at most ``max_bytes`` stay, and the newest one
+    whatever its size."""
+    total = 0
+    for newer, size in enumerate(sizes):
+        total += size
+        if newer >= max_records or (newer and total > max_bytes):
+            return len(sizes) - newer
+    return 0
+
+
+class RecordStore(Protocol):
+    """Where the records are kept."""
+
+    def keep(self, record: Document, size: int, max_bytes: int) -> None:
+        """Add ``record`` (``size`` bytes) as the newest; drop the :func:`excess`."""
+        ...
+
+    def all(self) -> list[Document]:
+        """The records, oldest first."""
+        ...
+
+    def clear(self) -> None:
+        ...
+
+    def size(self) -> int:
+        """Bytes the kept records take."""
+        ...
+
+
+class MemoryRecords:
+    """The records in memory, with their sizes."""
+
+    def __init__(self) -> None:
+        self._records: deque[tuple[Document, int]] = deque()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def keep(self, record: Document, size: int, max_bytes: int) -> None:
+        with self._lock:
+            self._records.append((record, size))
+            self._bytes += size
+            newest_first = [kept for _, kept in reversed(self._records)]
+            for _ in range(excess(newest_first, max_bytes)):
+                self._bytes -= self._records.popleft()[1]
+
+    def all(self) -> list[Document]:
+        with self._lock:
+            return [dict(record) for record, _ in self._records]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._bytes = 0
+
+    def size(self) -> int:
+        with self._lock:
+            return self._bytes
+
+
 class ReceivedEvents:
     """The bounded record of events received by the listener endpoints."""
 
-    def __init__(self, *, max_bytes: int = 8 * 1024 * 1024,
+    def __init__(self, records: RecordStore | None = None, *,
+                 max_bytes: int = 8 * 1024 * 1024,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        self._records: deque[tuple[Document, int]] = deque()
-        self._bytes = 0
+        self.records = records if records is not None else MemoryRecords()
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
         self._now = now
 
     @property
     def size(self) -> int:
         """Bytes the kept records take as JSON (at most ``max_bytes``)."""
-        with self._lock:
-            return self._bytes
+        return self.records.size()
 
     def fitted(self, record: Document) -> tuple[Document, int]:
         """``record`` as kept, and its size: a record larger than the whole budget
@@ -83,12 +148,7 @@ class ReceivedEvents:
 
     def _keep(self, record: Document) -> None:
         record, size = self.fitted(record)
-        with self._lock:
-            self._records.append((record, size))
-            self._bytes += size
-            while self._records and (self._bytes > self.max_bytes
-                                     or len(self._records) > MAX_RECORDS):
-                self._bytes -= self._records.popleft()[1]
+        self.records.keep(record, size, self.max_bytes)
 
     def receive(self, name: str, body: Any) -> Document:
         """Check and record an event posted to ``/listener/<name>``; 400 when invalid."""
@@ -121,13 +181,10 @@ class ReceivedEvents:
         return record
 
     def all(self) -> list[Document]:
-        with self._lock:
-            return [dict(record) for record, _ in self._records]
+        return self.records.all()
 
     def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
-            self._bytes = 0
+        self.records.clear()
 
 
 def _identifier(body: Any) -> Any:

@@ -3,9 +3,9 @@
 Only this package imports psycopg. A process holds one
 :class:`~sandbox.backends.postgres.server.PgServer` (one pool, one listening
 connection) for every store it serves; :func:`open_store` creates a store's
-schema and tables if missing and seeds it once; :func:`install_events` builds
-the notification parts on the database (subscriptions, outbox, deliverers)
-instead of in memory.
+schema and tables if missing and seeds it once; the backend
+(:mod:`sandbox.backends.postgres.backend`) keeps each store's notification state in
+the database (subscriptions, the shared delivery queue, the listener sink).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from psycopg import sql
 from sandbox.backends.postgres.database import PgDatabase, PgRepository
 from sandbox.backends.postgres.migrations import MIGRATIONS, PUBLIC, SHARED_MIGRATIONS, migrate
 from sandbox.backends.postgres.naming import store_schema
-from sandbox.backends.postgres.outbox import install_events
 from sandbox.backends.postgres.server import (
     DatabaseUnavailable,
     PgServer,
@@ -48,8 +47,10 @@ def drop_schema(server: PgServer, schema: str) -> None:
         raise ValueError("the public schema holds the open store and the shared tables")
     with server.connection() as conn, conn.transaction():
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        # Its events wait in the shared queue, outside the schema.
+        conn.execute("DELETE FROM public.delivery_queue WHERE store = %s", (schema,))
 
 
 __all__ = ["MIGRATIONS", "SHARED_MIGRATIONS", "DatabaseUnavailable", "PgDatabase",
-           "PgRepository", "PgServer", "drop_schema", "install_events",
+           "PgRepository", "PgServer", "drop_schema",
            "is_postgres_url", "migrate", "notify", "open_store", "store_schema"]

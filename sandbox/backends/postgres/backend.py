@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from sandbox.backends.postgres import drop_schema, install_events, open_store
+from sandbox import events
+from sandbox.backends.postgres import drop_schema, open_store
 from sandbox.backends.postgres.database import PgDatabase
 from sandbox.backends.postgres.hosted import PgDirectory, PgHosted
-from sandbox.backends.postgres.migrations import PUBLIC
+from sandbox.backends.postgres.migrations import HUB_LOCK, PUBLIC
 from sandbox.backends.postgres.naming import adopt_legacy, store_schema
+from sandbox.backends.postgres.outbox import CHANNEL, PgQueue, PgStoreQueue
 from sandbox.backends.postgres.server import PgServer
+from sandbox.backends.postgres.sink import PgRecords
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
+from sandbox.events import EventStore, Notifications
 from sandbox.events.delivery import MAX_LOG_ENTRIES, DeliveryLog
 from sandbox.hosting.directory import TenantDirectory
 from sandbox.hosting.state import HostedState
@@ -34,6 +37,15 @@ class PostgresBackend:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.server = PgServer(config.db_path, pool_size=config.pg_pool_size)
+        # One set of deliverers for every tenant's store, woken by the one listener.
+        self.deliverers = events.deliverers_for(config)
+        self.queue = PgQueue(self.server, self.deliverers.settings)
+        self.deliverers.add(self.queue)
+        self.server.listen(CHANNEL, self._heard)
+
+    def _heard(self, payload: str | None) -> None:
+        # New events in some store, or a reconnect: every lane takes a look.
+        self.deliverers.poke()
 
     def open_store(self, tenant: str | None, seed_file: str | None,
                    generation: str = "") -> Database:
@@ -46,13 +58,16 @@ class PostgresBackend:
     def drop_store(self, tenant: str, generation: str = "") -> None:
         drop_schema(self.server, store_schema(tenant, generation))
 
-    def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
+    def install_events(self, db: Database, customers: CustomerService, *,
                        deliveries: DeliveryLog | None = None) -> Notifications:
         assert isinstance(db, PgDatabase)
-        # Hosted: one deliverer per tenant (its outbox is shared by every process, so
-        # the processes together deliver in parallel).
-        return install_events(self.config, db, customers, 1 if hosted else None,
-                              deliveries=deliveries)
+        log = deliveries if deliveries is not None else DeliveryLog()
+        store = EventStore(db.table("hub"), PgStoreQueue(db, self.queue, log),
+                           PgRecords(db), log, shared=True,
+                           admission=lambda: db.exclusively(HUB_LOCK))
+        notifications = events.install(self.config, store, customers, self.deliverers)
+        self.deliverers.poke()  # events may wait from before this process served the store
+        return notifications
 
     @cached_property
     def hosted(self) -> PgHosted:
@@ -68,8 +83,10 @@ class PostgresBackend:
                                  MAX_LOG_ENTRIES)
 
     def close(self) -> None:
-        """Close the hosted state, the pool and the listener: after every tenant is closed
-        (closing twice does no harm)."""
+        """Stop the deliverers, close the hosted state, the pool and the listener: after
+        every tenant is closed (closing twice does no harm)."""
+        self.server.unlisten(CHANNEL, self._heard)
+        self.deliverers.close()
         if "hosted" in self.__dict__:
             self.hosted.close()
         self.server.close()

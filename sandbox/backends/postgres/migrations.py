@@ -1,9 +1,9 @@
 """The PostgreSQL schema as numbered migrations, applied once each, at start or on demand.
 
-Two lists: :data:`MIGRATIONS` builds one *store* (the ``document`` table and
-the outbox) in the store's schema, recorded in that schema's
-``schema_migration``; :data:`SHARED_MIGRATIONS` builds what every store and
-process of a database shares, in ``public``, recorded in
+Two lists: :data:`MIGRATIONS` builds one *store* (the ``document`` table) in
+the store's schema, recorded in that schema's ``schema_migration``;
+:data:`SHARED_MIGRATIONS` builds what every store and process of a database
+shares (the delivery queue of every store's events...), in ``public``, recorded in
 ``public.shared_migration`` and applied once when a process starts
 (:class:`~sandbox.backends.postgres.server.PgServer`).
 
@@ -88,6 +88,15 @@ MIGRATIONS: list[Migration] = [
         -- serves eq filters and OR lists: tokens && ARRAY[...] (not lossy: no recheck)
         CREATE INDEX document_tokens ON document USING gin (tokens);
     """),
+    (3, "the store's outbox moves to the shared delivery queue", """
+        -- public.delivery_queue (shared migration 2) holds every store's events now, so
+        -- one set of deliverers per process serves them all; none queued here is lost.
+        INSERT INTO public.delivery_queue
+            (store, subscription_id, url, event, attempt, next_attempt, created)
+        SELECT current_schema(), subscription_id, url, event, attempt, next_attempt, created
+        FROM outbox ORDER BY seq;
+        DROP TABLE outbox;
+    """),
 ]
 
 
@@ -148,6 +157,25 @@ SHARED_MIGRATIONS: list[Migration] = [
                 ON CONFLICT (name) DO NOTHING;
             END IF;
         END $$;
+    """),
+    (2, "one delivery queue for every store's events, claimed by lease", """
+        CREATE TABLE public.delivery_queue (
+            seq bigserial PRIMARY KEY,
+            -- the schema of the store whose hub queued the event
+            store text NOT NULL,
+            subscription_id text NOT NULL,
+            url text NOT NULL,
+            event jsonb NOT NULL,
+            -- attempts made so far, and when the next one is due
+            attempt integer NOT NULL DEFAULT 0,
+            next_attempt timestamptz NOT NULL DEFAULT now(),
+            -- a deliverer's claim on the head until then; a dead deliverer's expires
+            leased_until timestamptz,
+            lease text,
+            created timestamptz NOT NULL DEFAULT now()
+        );
+        -- a subscription's head: its lowest seq
+        CREATE INDEX delivery_queue_heads ON public.delivery_queue (store, subscription_id, seq);
     """),
 ]
 

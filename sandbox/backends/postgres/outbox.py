@@ -1,226 +1,212 @@
-"""Events that survive: subscriptions and a transactional outbox in PostgreSQL.
+"""Events that survive: one delivery queue in PostgreSQL for every store of the database.
 
-:class:`OutboxDispatcher` keeps the rules of the in-memory
-:class:`~sandbox.events.delivery.Dispatcher` (the same attempts, backoff,
-judging of answers, callback pinning and delivery log) but queues in the
-``outbox`` table. ``enqueue`` runs inside the write section of the customer
-change that caused the event, so the event is committed with the change or
-not at all. Deliverer threads in every process claim the *head* of a
-subscription's queue (the oldest row of that subscription) with ``FOR UPDATE
-SKIP LOCKED`` and keep the row locked while they deliver: no two processes
-send the same head, later events of a subscription wait for their head, so
-order holds per subscription. The row is deleted in the transaction that
-records the outcome; a deliverer killed mid-attempt (``kill -9``) releases its
-lock with its connection and another deliverer sends the event again, with the
-same ``eventId`` (at least once). ``NOTIFY`` wakes the deliverers of every
-process (through the process's one listening connection,
-:meth:`~sandbox.backends.postgres.server.PgServer.listen`); a short poll is the
-backstop (and times retries).
-The listener sink is :class:`~sandbox.backends.postgres.sink.PgReceivedEvents`.
+``public.delivery_queue`` (shared migration 2) holds the events of every store
+(schema), each row naming its store and subscription. The rules are
+:mod:`sandbox.events`' (order, attempts, backoff, the queue bound, the lanes);
+here is only where the events wait:
 
-:class:`PgHub` reads subscriptions from the database on every change, so a
-subscription registered through one process is served by all of them.
+* :class:`PgStoreQueue`, one store's :class:`~sandbox.events.queue.EventQueue`:
+  ``push`` runs in the write section of the customer change that caused the
+  events, so they are committed with the change or not at all; a few
+  statements for all of them, however many subscriptions get them. It holds a
+  share lock on the subscriptions until then: an unregistering elsewhere waits
+  for the change, then drops what it queued.
+* :class:`PgQueue`, the process's :class:`~sandbox.events.queue.Source` over
+  every store it serves, drained by the process's one set of
+  :class:`~sandbox.events.deliverers.Deliverers` (``--delivery-workers`` and
+  the slow lane), whatever the number of tenants. A claim leases the head of
+  a subscription (its lowest row) in a short transaction, ``FOR UPDATE SKIP
+  LOCKED``, only while no other row of that subscription comes before it and
+  its lease is not held: no two deliverers of any process send one
+  subscription's events at once, and they go in order. No connection is held
+  during the HTTP attempt; the outcome deletes the row or schedules its retry,
+  if the lease is still ours. A deliverer killed mid-attempt (``kill -9``)
+  leaves its lease to expire (:func:`lease_seconds`), then any process sends
+  the event again with the same ``eventId``: at least once.
+
+``NOTIFY`` (in the change's transaction) wakes the deliverers of every process
+through each process's one listening connection
+(:meth:`~sandbox.backends.postgres.server.PgServer.listen`); a poll every
+:data:`POLL` seconds is the backstop, and times the retries.
+
+Unregistering deletes the subscription's rows, the leased head included: an
+attempt already in flight ends (its answer is logged, its outcome changes
+nothing), and nothing more is sent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from collections.abc import Sequence, Set
 
 import psycopg
-import requests
 from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres.database import PgDatabase
-from sandbox.backends.postgres.migrations import HUB_LOCK
-from sandbox.backends.postgres.server import notify
-from sandbox.backends.postgres.sink import PgReceivedEvents
-from sandbox.config import Config
-from sandbox.domain.customers import Change, CustomerService
+from sandbox.backends.postgres.server import PgServer, notify
 from sandbox.errors import ApiError
-from sandbox.events import Notifications, delivery_settings
-from sandbox.events.delivery import (
-    MAX_QUEUED,
-    Delivery,
-    DeliveryLog,
-    DeliverySettings,
-    Dispatcher,
-    backoff_delays,
-)
-from sandbox.events.hub import Hub
-from sandbox.events.model import events_for
-from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
-from sandbox.repository import Document, StoreGone
+from sandbox.events.delivery import Delivery, DeliverySettings, Log
+from sandbox.events.queue import Claim, Item, Key, Pushed
 
 log = logging.getLogger("sandbox.delivery")
-CHANNEL = "tmf629_outbox"
+CHANNEL = "tmf629_delivery"
+#: Seconds between looks at the queue when no NOTIFY came (retries fall due so).
+POLL = 0.5
+#: Added to the longest an attempt may take: a lease outlives any live attempt.
+LEASE_MARGIN = 5.0
 
-# The oldest row of its subscription, due, not being delivered, for a live subscription.
+# A due head of a store this process serves, not leased, in the asked lane: the oldest.
 CLAIM = """
-    SELECT o.seq, o.subscription_id, o.url, o.event, o.attempt FROM outbox o
-    WHERE o.next_attempt <= now()
-      AND NOT EXISTS (SELECT 1 FROM outbox p
-                      WHERE p.subscription_id = o.subscription_id AND p.seq < o.seq)
-      AND EXISTS (SELECT 1 FROM document h WHERE h.collection = 'hub'
-                  AND h.id = o.subscription_id)
-    ORDER BY o.seq LIMIT 1 FOR UPDATE OF o SKIP LOCKED
+    UPDATE public.delivery_queue SET leased_until = now() + make_interval(secs => %(lease)s),
+                                     lease = %(token)s
+    WHERE seq = (
+        SELECT q.seq FROM public.delivery_queue q
+        WHERE q.store = ANY(%(stores)s) AND q.next_attempt <= now()
+          AND (q.leased_until IS NULL OR q.leased_until < now())
+          AND NOT EXISTS (SELECT 1 FROM public.delivery_queue p
+                          WHERE p.store = q.store AND p.subscription_id = q.subscription_id
+                            AND p.seq < q.seq)
+          AND EXISTS (SELECT 1 FROM unnest(%(slow_stores)s::text[], %(slow_subs)s::text[])
+                          s(store, subscription_id)
+                      WHERE s.store = q.store AND s.subscription_id = q.subscription_id)
+              = %(lane_slow)s
+        ORDER BY q.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING seq, store, subscription_id, url, event, attempt
 """
 
 
-class OutboxDispatcher(Dispatcher):
-    """The outbox in PostgreSQL, drained by ``workers`` threads of this process
-    (``settings.workers``, ``--delivery-workers``, unless given).
+def lease_seconds(settings: DeliverySettings) -> float:
+    """How long a claim holds a head: longer than an attempt may take (connecting and
+    the answer), so only a dead deliverer's lease runs out."""
+    connect, read = settings.timeout
+    return connect + read + LEASE_MARGIN
 
-    Of the in-memory dispatcher it keeps the settings, the policy, the log and
-    one attempt (``_attempt``, ``_record``); its names here start with
-    ``outbox`` so they never shadow the parent's own queue machinery.
-    """
 
-    def __init__(self, db: PgDatabase, settings: DeliverySettings, policy: CallbackPolicy,
-                 journal: DeliveryLog | None = None, *, workers: int | None = None,
-                 poll: float = 0.5, resolver: Resolver = resolve) -> None:
-        super().__init__(settings, policy, journal, resolver=resolver)
+class PgQueue:
+    """``public.delivery_queue`` as this process's deliverers see it: one source for
+    every store the process serves (:meth:`serve`), each with its delivery log."""
+
+    def __init__(self, server: PgServer, settings: DeliverySettings) -> None:
+        self._server = server
+        self._lease = lease_seconds(settings)
+        self._logs: dict[str, Log] = {}
+        self._lock = threading.Lock()
+
+    def serve(self, store: str, journal: Log) -> None:
+        with self._lock:
+            self._logs[store] = journal
+
+    def forget(self, store: str) -> None:
+        with self._lock:
+            self._logs.pop(store, None)
+
+    def claim(self, slow: Set[Key], lane_slow: bool) -> Claim | None:
+        with self._lock:
+            logs = dict(self._logs)
+        if not logs:
+            return None
+        token = uuid.uuid4().hex
+        params = {"lease": self._lease, "token": token, "stores": list(logs),
+                  "slow_stores": [store for store, _ in slow],
+                  "slow_subs": [subscription for _, subscription in slow],
+                  "lane_slow": lane_slow}
+        try:
+            with self._server.connection() as conn, conn.transaction():
+                row = conn.execute(CLAIM, params).fetchone()
+        except (psycopg.Error, ApiError) as exc:  # ApiError: every pooled connection busy
+            log.warning("delivery queue: %s", exc)  # the poll tries again; the lane lives on
+            return None
+        if row is None:
+            return None
+        seq, store, subscription_id, url, event, attempts = row
+        delivery = Delivery(subscription_id, url, event, int(attempts))
+        return Claim((store, subscription_id), delivery, logs[store], self, (seq, token))
+
+    def settle(self, claim: Claim, wait: float | None) -> None:
+        seq, token = claim.token
+        with self._server.connection() as conn, conn.transaction():
+            if wait is None:
+                conn.execute("DELETE FROM public.delivery_queue WHERE seq = %s AND lease = %s",
+                             (seq, token))
+            else:
+                conn.execute("UPDATE public.delivery_queue SET attempt = %s, leased_until = NULL, "
+                             "lease = NULL, next_attempt = now() + make_interval(secs => %s) "
+                             "WHERE seq = %s AND lease = %s",
+                             (claim.delivery.attempt, wait, seq, token))
+
+    def put_back(self, claim: Claim) -> None:
+        seq, token = claim.token
+        with self._server.connection() as conn, conn.transaction():
+            conn.execute("UPDATE public.delivery_queue SET leased_until = NULL, lease = NULL "
+                         "WHERE seq = %s AND lease = %s", (seq, token))
+
+    def due_in(self, slow: Set[Key], lane_slow: bool) -> float | None:
+        # Other processes queue and settle too: only a look tells, so poll.
+        with self._lock:
+            stores = set(self._logs)
+        if not stores or (lane_slow and not any(store in stores for store, _ in slow)):
+            return None
+        return POLL
+
+
+class PgStoreQueue:
+    """One store's events in the shared queue, as its hub fills them; ``source`` serves
+    them to this process's deliverers, writing to ``journal``, until :meth:`close`."""
+
+    def __init__(self, db: PgDatabase, source: PgQueue, journal: Log) -> None:
         self._db = db
-        self._outbox_poll = poll
-        self._outbox_stop = threading.Event()
-        self._outbox_wake = threading.Condition()
-        self._outbox_threads = [
-            threading.Thread(target=self._drain_outbox, name=f"outbox-{n}", daemon=True)
-            for n in range(settings.workers if workers is None else workers)]
-        for worker in self._outbox_threads:
-            worker.start()
-        db.server.listen(CHANNEL, self._wake_outbox)
+        self.store = db.schema
+        self._source = source
+        source.serve(self.store, journal)
 
-    def enqueue(self, subscription_id: str, callback: str, event: Document) -> None:
-        """Queue ``event`` in the caller's write section (committed with its cause)."""
-        url = self.url_for(callback, str(event.get("eventType")))
-        with self._db.transaction() as conn:
-            # Bounded like the in-memory queues: a dead listener cannot fill the database.
-            waiting = conn.execute("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE "
-                                   "subscription_id = %s LIMIT %s) w",
-                                   (subscription_id, MAX_QUEUED)).fetchone()
-            if waiting and waiting[0] >= MAX_QUEUED:
-                self._record(Delivery(subscription_id, url, event), "dropped", None,
-                             f"{MAX_QUEUED} events are already waiting for this subscription",
-                             None)
-                return
-            conn.execute("INSERT INTO outbox (subscription_id, url, event) VALUES (%s, %s, %s)",
-                         (subscription_id, url, Jsonb(event)))
-            notify(conn, CHANNEL)
+    def key(self, subscription_id: str) -> Key:
+        return (self.store, subscription_id)
+
+    def push(self, items: Sequence[Item], limit: int) -> list[Pushed]:
+        """A few statements for one change's events, however many subscriptions get them."""
+        wanted = sorted({subscription_id for subscription_id, _, _ in items})
+        with self._db.transaction() as conn:  # the change's own section
+            # Subscriptions still there, kept until the change commits (see the docstring).
+            live = {row[0] for row in conn.execute(
+                "SELECT id FROM document WHERE collection = 'hub' AND id = ANY(%s) "
+                "ORDER BY id FOR SHARE", (wanted,))}
+            waiting = dict(conn.execute(
+                "SELECT subscription_id, count(*) FROM public.delivery_queue "
+                "WHERE store = %s AND subscription_id = ANY(%s) GROUP BY 1",
+                (self.store, sorted(live))).fetchall())
+            pushed: list[Pushed] = []
+            rows = []
+            for subscription_id, url, event in items:
+                if subscription_id not in live:  # unregistered since the hub read the list
+                    pushed.append("queued")
+                elif waiting.get(subscription_id, 0) >= limit:
+                    pushed.append("full")
+                else:
+                    waiting[subscription_id] = waiting.get(subscription_id, 0) + 1
+                    rows.append((self.store, subscription_id, url, Jsonb(event)))
+                    pushed.append("queued")
+            if rows:
+                with conn.cursor() as cursor:  # in order: seq is the order of delivery
+                    cursor.executemany("INSERT INTO public.delivery_queue "
+                                       "(store, subscription_id, url, event) "
+                                       "VALUES (%s, %s, %s, %s)", rows)
+                notify(conn, CHANNEL)
+        # The deliverers hear of it from the NOTIFY, once the change commits.
+        return pushed
 
     def cancel(self, subscription_id: str) -> None:
-        """Drop the subscription's queue, waiting for an attempt in flight in any process.
-
-        The row being delivered is locked by its deliverer: the ``DELETE`` waits
-        for that attempt (bounded by the delivery timeout), so once unregistering
-        answers 204 nothing more reaches the callback.
-        """
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM outbox WHERE subscription_id = %s", (subscription_id,))
+            conn.execute("DELETE FROM public.delivery_queue WHERE store = %s "
+                         "AND subscription_id = %s", (self.store, subscription_id))
 
     def pending(self) -> int:
         with self._db.transaction() as conn:
-            row = conn.execute("SELECT count(*) FROM outbox").fetchone()
+            row = conn.execute("SELECT count(*) FROM public.delivery_queue WHERE store = %s",
+                               (self.store,)).fetchone()
         return int(row[0]) if row else 0
 
-    def close(self, timeout: float = 5.0) -> None:
-        self._db.server.unlisten(CHANNEL, self._wake_outbox)
-        self._outbox_stop.set()
-        with self._outbox_wake:
-            self._outbox_wake.notify_all()
-        for worker in self._outbox_threads:
-            if worker is not threading.current_thread():
-                worker.join(timeout)
-
-    # -- deliverers ---------------------------------------------------------
-
-    def _wake_outbox(self, payload: str | None) -> None:
-        """A NOTIFY from any process (or a resync) wakes this process's deliverers."""
-        with self._outbox_wake:
-            self._outbox_wake.notify_all()
-
-    def _drain_outbox(self) -> None:
-        with pinned_session(self.policy, self._resolver) as session:
-            while not self._outbox_stop.is_set():
-                try:
-                    busy = self._deliver_head(session)
-                except StoreGone:  # the tenant was deleted by another process: for good
-                    return
-                except (psycopg.Error, ApiError) as exc:  # ApiError: the pool was busy
-                    log.warning("outbox: %s", exc)
-                    busy = False
-                if not busy:
-                    with self._outbox_wake:
-                        self._outbox_wake.wait(self._outbox_poll)
-
-    def _deliver_head(self, session: requests.Session) -> bool:
-        """Claim one due head, attempt it, record the outcome; False when none is due."""
-        if self._outbox_stop.is_set():
-            return False
-        with self._db.transaction() as conn:
-            row = conn.execute(CLAIM).fetchone()
-            if row is None:
-                return False
-            seq, subscription_id, url, event, attempt = row
-            delivery = Delivery(subscription_id, url, event, int(attempt) + 1)
-            outcome, status, error = self._attempt(session, delivery)
-            if outcome == "retry" and delivery.attempt >= self.settings.attempts:
-                outcome = "failed"
-            delays = backoff_delays(self.settings.backoff, self.settings.attempts)
-            wait = delays[delivery.attempt - 1] if outcome == "retry" else None
-            self._record(delivery, outcome, status, error, wait)
-            if wait is None:
-                conn.execute("DELETE FROM outbox WHERE seq = %s", (seq,))
-            else:
-                conn.execute("UPDATE outbox SET attempt = %s, next_attempt = now() + "
-                             "make_interval(secs => %s) WHERE seq = %s",
-                             (delivery.attempt, wait, seq))
-        return True
-
-
-class PgHub(Hub):
-    """The hub, reading subscriptions from the database (shared by every process)."""
-
-    def __init__(self, db: PgDatabase, dispatcher: Dispatcher, policy: CallbackPolicy, *,
-                 max_subscriptions: int = 100) -> None:
-        super().__init__(db.table("hub"), dispatcher, policy,
-                         max_subscriptions=max_subscriptions)
-        self._db = db
-
-    def _admit(self, subscription: Document) -> None:
-        """Count and insert under an advisory lock, in one transaction: processes
-        registering at once queue here, so together they never pass the cap."""
-        with self._db.exclusively(HUB_LOCK):
-            if self._repo.count() >= self.max_subscriptions:
-                raise self.full()
-            self._repo.insert(subscription)
-
-    def subscriptions(self) -> list[Document]:
-        return self._repo.all()
-
-    def observe(self, change: Change) -> None:
-        """Route at once, in the change's own transaction: that is the outbox's guarantee.
-
-        (The in-memory hub may defer routing; here a change and its events
-        commit together, so nothing is lost between them. Regex queries wait
-        for an evaluation slot like the in-memory router does.)
-        """
-        events = events_for(change)
-        if events:
-            self.dispatch(events, self.subscriptions(), change.kind)
-
-
-def install_events(config: Config, db: PgDatabase, customers: CustomerService,
-                   workers: int | None = None, *,
-                   deliveries: DeliveryLog | None = None) -> Notifications:
-    """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart);
-    ``workers`` deliverer threads (default ``--delivery-workers``), attempts recorded in
-    ``deliveries`` (the tenant's shared log; default: in memory)."""
-    policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
-    journal = deliveries if deliveries is not None else DeliveryLog()
-    dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal,
-                                  workers=workers)
-    hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)
-    customers.observers.append(hub.observe)
-    return Notifications(hub, dispatcher, journal,
-                         PgReceivedEvents(db, max_bytes=config.sink_max_bytes), policy)
+    def close(self) -> None:
+        """This process stops delivering the store's events (others may go on)."""
+        self._source.forget(self.store)

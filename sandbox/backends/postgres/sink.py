@@ -1,59 +1,40 @@
-"""The listener sink in PostgreSQL: what any process received, every process lists.
+"""The listener sink's records in PostgreSQL: what any process received, every process lists.
 
 Behind a load balancer, ``POST /listener/...`` and ``GET /admin/received-events``
 may reach different processes, so the records live in the ``received``
-collection of the ``document`` table. Checking an event and shaping its
-record are unchanged (:class:`~sandbox.events.sink.ReceivedEvents`: a refused
-body is kept as a short summary, so is a record larger than the whole
-budget); only keeping, listing and clearing move to the database, bounded
-like the in-memory sink: the newest :data:`~sandbox.events.sink.MAX_RECORDS`
-records within ``max_bytes`` (``--sink-max-bytes``), oldest dropped first.
+collection of the store's ``document`` table. Checking an event, shaping its
+record and the bound are :mod:`sandbox.events.sink`'s (the newest
+:data:`~sandbox.events.sink.MAX_RECORDS` within ``--sink-max-bytes``, the
+newest always kept: :func:`~sandbox.events.sink.excess`); here a record's size
+is PostgreSQL's text of it.
 """
 
 from __future__ import annotations
 
 from sandbox.backends.postgres.database import PgDatabase
-from sandbox.events.sink import MAX_RECORDS, ReceivedEvents
+from sandbox.events.sink import MAX_RECORDS, excess
 from sandbox.repository import Document
 
 COLLECTION = "received"
 
-# The records past the newest MAX_RECORDS, or past max_bytes counted from the newest.
-# The newest record always stays: ``fitted`` made it fit the budget (PostgreSQL's text
-# of it has a few more spaces than the compact JSON it was measured as).
-_TRIM = """
-    DELETE FROM document WHERE collection = %(c)s AND seq IN (
-        SELECT seq FROM (
-            SELECT seq, row_number() OVER newest AS n,
-                   sum(octet_length(doc::text)) OVER newest AS running
-            FROM document WHERE collection = %(c)s
-            WINDOW newest AS (ORDER BY seq DESC)) r
-        WHERE n > %(records)s OR (n > 1 AND running > %(bytes)s))
-"""
 
+class PgRecords:
+    """The :class:`~sandbox.events.sink.RecordStore` of one PostgreSQL store."""
 
-class PgReceivedEvents(ReceivedEvents):
-    """:class:`ReceivedEvents` whose records are shared by every process of one database."""
-
-    def __init__(self, db: PgDatabase, *, max_bytes: int = 8 * 1024 * 1024) -> None:
-        super().__init__(max_bytes=max_bytes)
+    def __init__(self, db: PgDatabase) -> None:
         self._db = db
         self._table = db.table(COLLECTION)
 
-    def _keep(self, record: Document) -> None:
-        record, _ = self.fitted(record)
+    def keep(self, record: Document, size: int, max_bytes: int) -> None:
         with self._db.transaction() as conn:
             self._table.insert(record)
-            conn.execute(_TRIM, {"c": COLLECTION, "records": MAX_RECORDS,
-                                 "bytes": self.max_bytes})
-
-    @property
-    def size(self) -> int:
-        """Bytes the kept records take (PostgreSQL's text of them)."""
-        with self._db.transaction() as conn:
-            row = conn.execute("SELECT coalesce(sum(octet_length(doc::text)), 0) FROM document "
-                               "WHERE collection = %s", (COLLECTION,)).fetchone()
-        return int(row[0]) if row else 0
+            # Only the newest MAX_RECORDS can stay: their sizes decide where the cut falls.
+            newest = conn.execute(
+                "SELECT seq, octet_length(doc::text) FROM document WHERE collection = %s "
+                "ORDER BY seq DESC LIMIT %s", (COLLECTION, MAX_RECORDS + 1)).fetchall()
+            kept = len(newest) - excess([int(row[1]) for row in newest], max_bytes)
+            conn.execute("DELETE FROM document WHERE collection = %s AND seq < %s",
+                         (COLLECTION, newest[kept - 1][0]))
 
     def all(self) -> list[Document]:
         return self._table.all()
@@ -61,3 +42,9 @@ class PgReceivedEvents(ReceivedEvents):
     def clear(self) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM document WHERE collection = %s", (COLLECTION,))
+
+    def size(self) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT coalesce(sum(octet_length(doc::text)), 0) FROM document "
+                               "WHERE collection = %s", (COLLECTION,)).fetchone()
+        return int(row[0]) if row else 0

@@ -16,9 +16,10 @@ from sandbox.backends.tinydb import open_database
 from sandbox.backends.tinydb.hosted import FileDirectory, FileRules
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
-from sandbox.events.budget import ThreadBudget
+from sandbox.events import EventStore, Notifications
 from sandbox.events.delivery import DeliveryLog
+from sandbox.events.queue import MemoryQueue
+from sandbox.events.sink import MemoryRecords
 from sandbox.hosting.directory import MemoryDirectory, TenantDirectory
 from sandbox.hosting.state import HostedState, memory_state
 from sandbox.repository import MEMORY, Database
@@ -42,8 +43,8 @@ class TinyDbBackend:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.memory = config.db_path == MEMORY
-        # Hosted, --delivery-workers bounds the delivery threads of all tenants together.
-        self.budget = ThreadBudget(config.delivery_workers)
+        # One set of deliverers (started on demand) for the stores of every tenant.
+        self.deliverers = events.deliverers_for(config)
 
     def _path(self, tenant: str | None, generation: str) -> str:
         if tenant is None or self.memory:
@@ -72,10 +73,13 @@ class TinyDbBackend:
         for path in store.parent.glob(f"{store.name}*"):
             path.unlink(missing_ok=True)
 
-    def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
+    def install_events(self, db: Database, customers: CustomerService, *,
                        deliveries: DeliveryLog | None = None) -> Notifications:
-        return events.install(self.config, db.table("hub"), customers,
-                              self.budget if hosted else None, deliveries)
+        # One process owns the store: its events wait in memory (lost with the process).
+        log = deliveries if deliveries is not None else DeliveryLog()
+        queue = MemoryQueue(log)
+        store = EventStore(db.table("hub"), queue, MemoryRecords(), log, source=queue)
+        return events.install(self.config, store, customers, self.deliverers)
 
     def directory(self) -> TenantDirectory:
         if self.memory:
@@ -91,4 +95,4 @@ class TinyDbBackend:
                        rules=FileRules(Path(self._path(tenant, generation) + ".faults")))
 
     def close(self) -> None:
-        pass
+        self.deliverers.close()
