@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 
-__all__ = ["ENTRY_NAMES", "document", "names", "validator"]
+__all__ = ["ENTRY_NAMES", "document", "names", "open_document", "open_validator", "validator"]
 
 FILE = "customer.schema.json"
 #: The resources with an ``.entry`` form (a fixed ``@type``).
@@ -46,6 +46,39 @@ def names() -> list[str]:
     return sorted(name for name in document()["$defs"] if "." not in name)
 
 
+def _without_closing(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_closing(v) for k, v in node.items() if k != "unevaluatedProperties"}
+    if isinstance(node, list):
+        return [_without_closing(item) for item in node]
+    return node
+
+
+@cache
+def open_document() -> dict[str, Any]:
+    """The document without ``unevaluatedProperties``: types, required members and the
+    ``@type`` dispatch only. A validator computes ``unevaluatedProperties`` by validating
+    each subtree again at every closed level, which costs minutes on a body of thousands of
+    nested items; a server checks unknown members by its own linear walk instead."""
+    document_: dict[str, Any] = _without_closing(document())
+    return document_
+
+
+@cache
+def open_validator(name: str) -> Validator:
+    """:func:`validator` of :func:`open_document` (unknown members not checked)."""
+    form = _form(name)
+    schema = {**open_document(), "$ref": f"#/$defs/{form}"}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _form(name: str) -> str:
+    defs = document()["$defs"]
+    if name not in defs:
+        raise KeyError(f"unknown v5 schema {name!r}")
+    return f"{name}.entry" if f"{name}.entry" in defs else f"{name}.closed"
+
+
 @cache
 def validator(name: str) -> Validator:
     """A validator of ``name``: its ``.entry`` form when it has one, else ``.closed``.
@@ -53,9 +86,5 @@ def validator(name: str) -> Validator:
     Raises:
         KeyError: if ``name`` is not a definition of the v5 document.
     """
-    defs = document()["$defs"]
-    if name not in defs:
-        raise KeyError(f"unknown v5 schema {name!r}")
-    form = f"{name}.entry" if f"{name}.entry" in defs else f"{name}.closed"
-    schema = {**document(), "$ref": f"#/$defs/{form}"}
+    schema = {**document(), "$ref": f"#/$defs/{_form(name)}"}
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)

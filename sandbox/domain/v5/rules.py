@@ -45,7 +45,7 @@ class V5Rules:
         if media_type in (MERGE_PATCH, JSON):
             probe = without_removals(body)
             if isinstance(probe, dict):
-                probe = {**{k: v for k, v in _REQUIRED_STAND_INS.items() if k not in body},
+                probe = {**{k: v for k, v in _REQUIRED_STAND_INS.items() if k not in probe},
                          **probe}
             validate("Customer_MVO", probe)
 
