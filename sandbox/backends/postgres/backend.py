@@ -51,7 +51,10 @@ class PostgresBackend:
         assert isinstance(db, PgDatabase)
         # Hosted: one deliverer per tenant (its outbox is shared by every process, so
         # the processes together deliver in parallel).
-        return install_events(self.config, db, customers, 1 if hosted else None,
+        # Another version's outbox (v5) gets one deliverer per process: the processes
+        # together still deliver in parallel, and --delivery-workers keeps meaning v4's.
+        workers = 1 if hosted or flavour != V4_EVENTS else None
+        return install_events(self.config, db, customers, workers,
                               deliveries=deliveries, flavour=flavour)
 
     @cached_property
