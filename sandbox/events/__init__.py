@@ -16,19 +16,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.config import Config
-from sandbox.domain.customers import CustomerService
+from sandbox.domain.customers import Change, CustomerService
 from sandbox.events.deliverers import Deliverers
 from sandbox.events.delivery import CALLBACK_MODES, DeliverySettings, Log
 from sandbox.events.dispatch import Dispatcher
 from sandbox.events.hub import Hub
+from sandbox.events.model import events_for
 from sandbox.events.queue import EventQueue, Source
 from sandbox.events.safety import CallbackPolicy, Resolver, policy_for, resolve
 from sandbox.events.sink import ReceivedEvents, RecordStore
 from sandbox.repository import Repository
 
 EXTENSION = "sandbox.events"
+
+
+@dataclass(frozen=True)
+class EventFlavour:
+    """What an API version's notifications differ in: the collection its hub keeps
+    subscriptions in, and the events (envelope) one stored change produces."""
+
+    hub_collection: str = "hub"
+    build: Callable[[Change], list[dict[str, Any]]] = events_for
+
+
+V4_EVENTS = EventFlavour()
 
 
 @dataclass(frozen=True)
@@ -90,15 +104,17 @@ def deliverers_for(config: Config, resolver: Resolver = resolve) -> Deliverers:
 
 
 def install(config: Config, store: EventStore, customers: CustomerService,
-            deliverers: Deliverers) -> Notifications:
-    """Build one store's notification parts and subscribe its hub to ``customers``."""
+            deliverers: Deliverers, flavour: EventFlavour = V4_EVENTS) -> Notifications:
+    """Build one store's notification parts and subscribe its hub to ``customers``;
+    ``flavour``: the API version's events."""
     dispatcher = Dispatcher(store.queue, deliverers, store.deliveries, source=store.source)
     hub = Hub(store.subscriptions, dispatcher, deliverers.policy,
               max_subscriptions=config.max_subscriptions, shared=store.shared,
-              admission=store.admission)
+              admission=store.admission, build=flavour.build)
     customers.observers.append(hub.observe)
     received = ReceivedEvents(store.records, max_bytes=config.sink_max_bytes)
     return Notifications(hub, dispatcher, store.deliveries, received, deliverers.policy)
 
 
-__all__ = ["EXTENSION", "EventStore", "Notifications", "deliverers_for", "install"]
+__all__ = ["EXTENSION", "V4_EVENTS", "EventFlavour", "EventStore", "Notifications",
+           "deliverers_for", "install"]

@@ -11,6 +11,7 @@ connections, whatever the number of tenants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 from sandbox import events
@@ -24,11 +25,12 @@ from sandbox.backends.postgres.server import PgServer
 from sandbox.backends.postgres.sink import PgRecords
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import EventStore, Notifications
-from sandbox.events.delivery import MAX_LOG_ENTRIES, DeliveryLog
+from sandbox.events import V4_EVENTS, EventFlavour, EventStore, Notifications
+from sandbox.events.delivery import MAX_LOG_ENTRIES, DeliveryLog, Log
 from sandbox.hosting.directory import TenantDirectory
 from sandbox.hosting.state import HostedState
 from sandbox.repository import Database
+from sandbox.seed import Seed
 
 
 class PostgresBackend:
@@ -48,24 +50,27 @@ class PostgresBackend:
         self.deliverers.poke()
 
     def open_store(self, tenant: str | None, seed_file: str | None,
-                   generation: str = "") -> Database:
+                   generation: str = "", *, more_seeds: Sequence[Seed] = ()) -> Database:
         schema = PUBLIC if tenant is None else store_schema(tenant, generation)
         if tenant is not None and not generation:  # kept by an earlier version, maybe
             with self.server.connection() as conn:
                 adopt_legacy(conn, tenant, schema)
-        return open_store(self.server, seed_file, schema=schema)
+        return open_store(self.server, seed_file, schema=schema, more_seeds=more_seeds)
 
     def drop_store(self, tenant: str, generation: str = "") -> None:
         drop_schema(self.server, store_schema(tenant, generation))
 
     def install_events(self, db: Database, customers: CustomerService, *,
-                       deliveries: DeliveryLog | None = None) -> Notifications:
+                       deliveries: Log | None = None,
+                       flavour: EventFlavour = V4_EVENTS) -> Notifications:
         assert isinstance(db, PgDatabase)
         log = deliveries if deliveries is not None else DeliveryLog()
-        store = EventStore(db.table("hub"), PgStoreQueue(db, self.queue, log),
+        store = EventStore(db.table(flavour.hub_collection),
+                           PgStoreQueue(db, self.queue, log, flavour.hub_collection),
                            PgRecords(db), log, shared=True,
                            admission=lambda: db.exclusively(HUB_LOCK))
-        notifications = events.install(self.config, store, customers, self.deliverers)
+        notifications = events.install(self.config, store, customers, self.deliverers,
+                                       flavour)
         self.deliverers.poke()  # events may wait from before this process served the store
         return notifications
 

@@ -155,8 +155,11 @@ class PgStoreQueue:
     """One store's events in the shared queue, as its hub fills them; ``source`` serves
     them to this process's deliverers, writing to ``journal``, until :meth:`close`."""
 
-    def __init__(self, db: PgDatabase, source: PgQueue, journal: Log) -> None:
+    def __init__(self, db: PgDatabase, source: PgQueue, journal: Log,
+                 hub: str = "hub") -> None:
         self._db = db
+        #: The collection of the subscriptions whose events these are (an API version's).
+        self._hub = hub
         self.store = db.schema
         self._source = source
         source.serve(self.store, journal)
@@ -170,8 +173,8 @@ class PgStoreQueue:
         with self._db.transaction() as conn:  # the change's own section
             # Subscriptions still there, kept until the change commits (see the docstring).
             live = {row[0] for row in conn.execute(
-                "SELECT id FROM document WHERE collection = 'hub' AND id = ANY(%s) "
-                "ORDER BY id FOR SHARE", (wanted,))}
+                "SELECT id FROM document WHERE collection = %s AND id = ANY(%s) "
+                "ORDER BY id FOR SHARE", (self._hub, wanted))}
             waiting = dict(conn.execute(
                 "SELECT subscription_id, count(*) FROM public.delivery_queue "
                 "WHERE store = %s AND subscription_id = ANY(%s) GROUP BY 1",

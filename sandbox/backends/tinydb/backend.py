@@ -8,6 +8,7 @@ notifications, request journals and delivery logs are kept in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,14 +17,14 @@ from sandbox.backends.tinydb import open_database
 from sandbox.backends.tinydb.hosted import FileDirectory, FileRules
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import EventStore, Notifications
-from sandbox.events.delivery import DeliveryLog
+from sandbox.events import V4_EVENTS, EventFlavour, EventStore, Notifications
+from sandbox.events.delivery import DeliveryLog, Log
 from sandbox.events.queue import MemoryQueue
 from sandbox.events.sink import MemoryRecords
 from sandbox.hosting.directory import MemoryDirectory, TenantDirectory
 from sandbox.hosting.state import HostedState, memory_state
 from sandbox.repository import MEMORY, Database
-from sandbox.seed import seed_once
+from sandbox.seed import Seed, seed_more, seed_once
 
 
 def tenant_path(db_path: str, name: str, generation: str = "") -> Path:
@@ -52,13 +53,14 @@ class TinyDbBackend:
         return str(tenant_path(self.config.db_path, tenant, generation))
 
     def open_store(self, tenant: str | None, seed_file: str | None,
-                   generation: str = "") -> Database:
+                   generation: str = "", *, more_seeds: Sequence[Seed] = ()) -> Database:
         path = self._path(tenant, generation)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db: Database = open_database(path)
         try:
             seed_once(db.table("customer"), db.table("meta"), seed_file)
+            seed_more(db, more_seeds)
         except BaseException:
             db.close()  # the store's owner lock goes with the app that failed to start
             raise
@@ -74,12 +76,14 @@ class TinyDbBackend:
             path.unlink(missing_ok=True)
 
     def install_events(self, db: Database, customers: CustomerService, *,
-                       deliveries: DeliveryLog | None = None) -> Notifications:
+                       deliveries: Log | None = None,
+                       flavour: EventFlavour = V4_EVENTS) -> Notifications:
         # One process owns the store: its events wait in memory (lost with the process).
         log = deliveries if deliveries is not None else DeliveryLog()
         queue = MemoryQueue(log)
-        store = EventStore(db.table("hub"), queue, MemoryRecords(), log, source=queue)
-        return events.install(self.config, store, customers, self.deliverers)
+        store = EventStore(db.table(flavour.hub_collection), queue, MemoryRecords(), log,
+                           source=queue)
+        return events.install(self.config, store, customers, self.deliverers, flavour)
 
     def directory(self) -> TenantDirectory:
         if self.memory:
