@@ -93,13 +93,18 @@ def discriminated(name: str) -> bool:
 def known_types(name: str) -> dict[str, str]:
     """``@type`` value -> the definition it selects, for an instance expected to be ``name``."""
     schemas = definitions()
-    found = {name: name}
-    found.update({sub: sub for sub in schemas if name in ancestors(sub)})
+    found = {type_value(name): name}
+    found.update({type_value(sub): sub for sub in schemas if name in ancestors(sub)})
     mapping = schemas[name].get("discriminator", {}).get("mapping", {})
     found.update({key: target for key, value in mapping.items()
                   if (target := _ref_name({"$ref": value})) in schemas})
     found.update(EXAMPLE_TYPES.get(name, {}))
     return dict(sorted(found.items()))
+
+
+def type_value(name: str) -> str:
+    """The ``@type`` an instance of definition ``name`` carries (``Customer_FVO``: Customer)."""
+    return name.removesuffix("_FVO").removesuffix("_MVO")
 
 
 def _rewrite(node: Any, inherited: bool = False) -> Any:
@@ -175,7 +180,7 @@ def _message(error: ValidationError) -> str:
         names = error.message.split("(", 1)[-1].rsplit(" was", 1)[0].rsplit(" were", 1)[0]
         kind = error.instance.get("@type") if isinstance(error.instance, dict) else None
         return f"{names} not defined by {kind or 'its schema'}, and no @schemaLocation"
-    return error.message
+    return str(error.message)
 
 
 def _errors(instance: Any, name: str, closed: bool, partial: bool) -> dict[str, str]:
@@ -202,7 +207,7 @@ def undeclared(instance: Any, name: str) -> list[str]:
     An object with an invalid part loses its parts' annotations in JSON Schema, so all its
     attributes would look undeclared: those echoes of a :func:`problems` finding are left out.
     """
-    invalid = set(_errors(instance, name, False, True).values())
+    invalid = set(_errors(instance, name, False, False).values())
     closed = {text: where for text, where in _errors(instance, name, True, True).items()
               if "not defined by" in text}
 
