@@ -9,17 +9,21 @@ from typing import Any
 from flask import Flask, Response
 
 from sandbox import events, http, tenancy
-from sandbox.api import CUSTOMERS, admin, console, customer, docs, hub, listener
+from sandbox.api import CUSTOMERS, admin, console, customer, docs, hub, listener, v5
 from sandbox.backends import Backend, open_backend
 from sandbox.config import API_PREFIX, Config
 from sandbox.domain import patterns
 from sandbox.domain.customers import CustomerService
+from sandbox.domain.v5.rules import V5Rules
 from sandbox.errors import ApiError
+from sandbox.events.model_v5 import V5_EVENTS
 from sandbox.hosting.faults import FaultRules, rules_for
 from sandbox.hosting.journal import RequestJournal
 from sandbox.hosting.registry import Registry
-from sandbox.hosting.tenant import Tenant
+from sandbox.hosting.tenant import Tenant, v5_customer_errors
 from sandbox.hosting.tenants_file import TenantSpec, read_specs
+from sandbox.seed import Seed
+from sandbox.versions import V5
 
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
@@ -66,6 +70,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(listener.bp, url_prefix=API_PREFIX)
     admin.register(app)
     app.register_blueprint(docs.bp, url_prefix=API_PREFIX)
+    v5.register(app)
     app.register_blueprint(console.bp, url_prefix="/console")
 
     @app.get(API_PREFIX + "/", strict_slashes=False)
@@ -81,9 +86,14 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     def roots() -> Response:
         base = http.api_base_url()
         root = base.removesuffix(API_PREFIX)
+        v5_base = root + V5.prefix
         return http.json_response({
             "apis": [{"name": "TMF629 Customer Management", "version": "4.0.0", "url": base,
-                      "description": f"{base}/api-docs", "docs": f"{base}/docs/"}],
+                      "description": f"{base}/api-docs", "docs": f"{base}/docs/"},
+                     {"name": "TMF629 Customer Management", "version": V5.number,
+                      "url": v5_base, "description": f"{v5_base}/api-docs",
+                      "docs": f"{v5_base}/docs/",
+                      "aliases": [root + prefix for prefix in V5.prefixes[1:]]}],
             "admin": [f"{root}/admin/deliveries", f"{root}/admin/received-events",
                       f"{root}/admin/tenants"],
             "console": f"{root}/console/",
@@ -105,8 +115,11 @@ def build_tenant(settings: Config, backend: Backend, spec: TenantSpec, faults: A
                  hosted: bool) -> Tenant:
     """One tenant: its store, customer service, notifications, journal and fault rules."""
     seed = settings.seed_file if spec.seed else None
+    # The v5 seed goes with the v4 one: --no-seed and an unseeded tenant start empty in both.
+    seed_v5 = settings.seed_file_v5 if seed is not None else None
     name = spec.name if hosted else None
-    db = backend.open_store(name, seed, spec.generation)
+    db = backend.open_store(name, seed, spec.generation, more_seeds=[
+        Seed(V5.collection, seed_v5, "seeded_v5", v5_customer_errors)])
     try:
         state = backend.hosted_state(name, spec.generation)
         rules = FaultRules(state.rules, settings.max_fault_rules, settings.max_fault_delay_ms)
@@ -118,12 +131,25 @@ def build_tenant(settings: Config, backend: Backend, spec: TenantSpec, faults: A
         # The hub observes the customer service; subscriptions persist like customers.
         notifications = backend.install_events(db, service, hosted=hosted,
                                                deliveries=state.deliveries)
+        service_v5 = CustomerService(db.table(V5.collection), rules=V5Rules())
+        try:
+            # One delivery log and one listener sink for both versions: an operator sees
+            # every delivery and every received event in one place.
+            notifications_v5 = backend.install_events(
+                db, service_v5, hosted=hosted, deliveries=notifications.deliveries,
+                flavour=V5_EVENTS)
+            notifications_v5.received = notifications.received
+        except BaseException:
+            notifications.close()
+            raise
     except BaseException:
         db.close()
         raise
     return Tenant(spec, db, service, notifications, seed,
                   RequestJournal(settings.journal_size, settings.journal_body_bytes,
-                                 state.journal), rules)
+                                 state.journal), rules,
+                  customers_v5=service_v5, notifications_v5=notifications_v5,
+                  seed_file_v5=seed_v5, v5_collection=V5.collection)
 
 
 def drop_tenant(backend: Backend, spec: TenantSpec) -> None:

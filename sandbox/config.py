@@ -7,10 +7,17 @@ from importlib.resources import files
 from typing import Any
 
 API_PREFIX = "/tmf-api/customerManagement/v4"
+#: TMF629 v5.0.1: the prefix of the OAS's examples, and its ``servers`` entry as an alias.
+API_PREFIX_V5 = "/tmf-api/customerManagement/v5"
+API_ALIAS_V5 = "/tmf-api/customer/v5"
 
 
 def default_seed_file() -> str:
     return str(files("fixtures").joinpath("customers.json"))
+
+
+def default_v5_seed_file() -> str:
+    return str(files("fixtures").joinpath("customers_v5.json"))
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,8 @@ class Config:
 
     db_path: str = "./sandbox-db.json"
     seed_file: str | None = field(default_factory=default_seed_file)
+    #: The v5 customers a new store starts with (None: none); seeded when ``seed_file`` is.
+    seed_file_v5: str | None = field(default_factory=default_v5_seed_file)
     public_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     #: Addresses/CIDRs whose X-Forwarded-* headers are believed (one proxy hop).

@@ -25,6 +25,7 @@ from sandbox.config import API_PREFIX, Config
 from sandbox.domain import json_body
 from sandbox.errors import ApiError
 from sandbox.hosting.secrets import masked_query
+from sandbox.versions import V4, ApiVersion, prefix_of, strip_prefix
 
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
 access_log = logging.getLogger("sandbox.access")
@@ -103,14 +104,26 @@ def settings() -> Config:
     return config
 
 
+def api_prefix() -> str:
+    """The API prefix of the request (v4's outside every API, as for the console)."""
+    found = prefix_of(request.path)
+    return found[0] if found else API_PREFIX
+
+
+def api_version() -> ApiVersion:
+    """The API version the request is for (v4 outside every API)."""
+    found = prefix_of(request.path)
+    return found[1] if found else V4
+
+
 def api_base_url() -> str:
-    """The public API root without trailing slash, for building hrefs."""
+    """The public API root of the request's version, without trailing slash, for hrefs."""
+    prefix = api_prefix()
     public = settings().public_url
     if public:
-        public = public.rstrip("/")
-        return public if public.endswith(API_PREFIX) else public + API_PREFIX
+        return strip_prefix(public.rstrip("/")) + prefix
     # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix).
-    return request.host_url.rstrip("/") + request.script_root + API_PREFIX
+    return request.host_url.rstrip("/") + request.script_root + prefix
 
 
 def check_query(raw: bytes, config: Config) -> None:

@@ -7,19 +7,38 @@ next start.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sandbox.domain import json_body
 from sandbox.domain.validation import schema_errors
 from sandbox.errors import ApiError
-from sandbox.repository import Document, Repository
+from sandbox.repository import Database, Document, Repository
 
 
 class SeedError(ValueError):
     """The seed file cannot be read or holds an invalid customer."""
 
 
-def read_seed(path: str | Path) -> list[Document]:
+def v4_customer_errors(item: Any) -> list[str]:
+    return schema_errors("Customer", item)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One more collection a store seeds once (v4's ``customer`` is the store's own seed):
+    another API version's customers, its seed file, its marker in ``meta``, its schema."""
+
+    collection: str
+    file: str | None
+    marker: str
+    check: Callable[[Any], list[str]]
+
+
+def read_seed(path: str | Path,
+              check: Callable[[Any], list[str]] = v4_customer_errors) -> list[Document]:
     try:
         # The number model of every body holds for seeded customers too.
         items = json_body.parse(Path(path).read_text(encoding="utf-8"))
@@ -31,7 +50,7 @@ def read_seed(path: str | Path) -> list[Document]:
         raise SeedError(f"seed file {path} must hold a JSON array of customers")
     docs = []
     for index, item in enumerate(items):
-        errors = schema_errors("Customer", item)
+        errors = check(item)
         if not isinstance(item, dict) or "id" not in item or errors:
             reason = "; ".join(errors) or "no 'id'"
             raise SeedError(f"seed file {path}: customer #{index} is invalid: {reason}")
@@ -40,11 +59,20 @@ def read_seed(path: str | Path) -> list[Document]:
     return docs
 
 
-def seed_once(customers: Repository, meta: Repository, seed_file: str | Path | None) -> int:
-    """Insert the seed customers into an empty, never-seeded store."""
-    if seed_file is None or meta.get("seeded") is not None:
+def seed_once(customers: Repository, meta: Repository, seed_file: str | Path | None, *,
+              marker: str = "seeded",
+              check: Callable[[Any], list[str]] = v4_customer_errors) -> int:
+    """Insert the seed customers into an empty, never-seeded collection."""
+    if seed_file is None or meta.get(marker) is not None:
         return 0
-    docs = read_seed(seed_file) if customers.count() == 0 else []
+    docs = read_seed(seed_file, check) if customers.count() == 0 else []
     customers.insert_many(docs)
-    meta.insert({"id": "seeded", "file": str(seed_file), "count": len(docs)})
+    meta.insert({"id": marker, "file": str(seed_file), "count": len(docs)})
     return len(docs)
+
+
+def seed_more(db: Database, seeds: Sequence[Seed]) -> None:
+    """Seed each of ``seeds`` once (the caller holds what makes seeding exclusive)."""
+    for seed in seeds:
+        seed_once(db.table(seed.collection), db.table("meta"), seed.file, marker=seed.marker,
+                  check=seed.check)

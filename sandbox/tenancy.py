@@ -28,13 +28,14 @@ from flask import Flask, Response, current_app, g, request
 from waitress.channel import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
-from sandbox.config import API_PREFIX, Config
+from sandbox.config import Config
 from sandbox.errors import ApiError
 from sandbox.hosting.faults import Fault, parse_prefer
 from sandbox.hosting.registry import Registry
 from sandbox.hosting.tenant import Tenant
 from sandbox.http import json_response
 from sandbox.repository import Document, StoreGone
+from sandbox.versions import PREFIXES, prefix_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -43,7 +44,7 @@ EXTENSION = "sandbox.tenants"
 DELAY_SLOTS = "sandbox.delay_slots"
 DROP = "sandbox.drop"
 #: Paths under the API root that describe the API rather than serve a tenant's data.
-PUBLIC = (f"{API_PREFIX}/api-docs", f"{API_PREFIX}/docs")
+PUBLIC = tuple(f"{prefix}/{page}" for prefix, _ in PREFIXES for page in ("api-docs", "docs"))
 CHALLENGE = 'Bearer realm="tmf629-sandbox"'
 
 
@@ -176,8 +177,7 @@ def prefer_allowed(config: Config) -> bool:
 
 
 def _is_api(path: str) -> bool:
-    return (path == API_PREFIX or path.startswith(API_PREFIX + "/")) and not path.startswith(
-        PUBLIC)
+    return prefix_of(path) is not None and not path.startswith(PUBLIC)
 
 
 def _apply_faults(config: Config) -> None:
@@ -186,7 +186,10 @@ def _apply_faults(config: Config) -> None:
     if prefer_allowed(config):
         fault = parse_prefer(request.headers.getlist("Prefer"), tenant.faults.max_delay_ms)
     if fault is None:
-        fault = tenant.faults.pick(request.method, request.path.removeprefix(API_PREFIX) or "/")
+        # A rule's path is relative to the API root: it applies to every version.
+        found = prefix_of(request.path)
+        relative = request.path.removeprefix(found[0]) if found else request.path
+        fault = tenant.faults.pick(request.method, relative or "/")
     if fault is None:
         return
     g.fault, g.preference = fault.describe(), fault.preference()

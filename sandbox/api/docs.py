@@ -1,8 +1,9 @@
-"""The API description: the v4.0.0 swagger document at ``<api root>/api-docs`` and an
-interactive page at ``<api root>/docs/``.
+"""The API description: each version's published document at ``<api root>/api-docs``
+and an interactive page at ``<api root>/docs/``.
 
-The document is the published one with ``host``, ``basePath`` and
-``schemes`` set to where this sandbox answers, so "Try it out" reaches it.
+The v4.0.0 document is the published swagger with ``host``, ``basePath`` and
+``schemes`` set to where this sandbox answers, the v5.0.1 one the published OAS
+with ``servers`` set so, so "Try it out" reaches it.
 The page is Swagger UI from the ``swagger-ui-bundle`` package, served by the
 app itself: it works offline and loads nothing from a CDN.
 """
@@ -20,7 +21,8 @@ import swagger_ui_bundle
 from flask import Blueprint, Response, render_template, send_from_directory
 
 from sandbox.errors import ApiError
-from sandbox.http import api_base_url, json_response
+from sandbox.http import api_base_url, api_version, json_response
+from sandbox.versions import V4, ApiVersion
 
 bp = Blueprint("docs", __name__)
 SPEC = "TMF629-Customer-v4.0.0.swagger.json"
@@ -30,28 +32,32 @@ ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-prese
 
 
 @cache
-def published() -> dict[str, Any]:
+def published(spec: str = SPEC) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(
-        files("sandbox").joinpath("openapi", SPEC).read_text(encoding="utf-8"))
+        files("sandbox").joinpath("openapi", spec).read_text(encoding="utf-8"))
     return document
 
 
-def served(base_url: str) -> dict[str, Any]:
-    """The published document pointed at ``base_url`` (the API root)."""
+def served(base_url: str, version: ApiVersion = V4) -> dict[str, Any]:
+    """The version's published document pointed at ``base_url`` (the API root)."""
+    document = copy.deepcopy(published(version.spec))
+    if "openapi" in document:  # OpenAPI 3: servers
+        document["servers"] = [{"url": f"{base_url}/"}]
+        return document
     parts = urlsplit(base_url)
-    document = copy.deepcopy(published())
     document.update(host=parts.netloc, basePath=parts.path or "/", schemes=[parts.scheme])
     return document
 
 
 @bp.get("/api-docs", strict_slashes=False)
 def api_docs() -> Response:
-    return json_response(served(api_base_url()))
+    return json_response(served(api_base_url(), api_version()))
 
 
 @bp.get("/docs/")
 def docs_page() -> str:
-    return render_template("docs.html", spec_url=f"{api_base_url()}/api-docs")
+    return render_template("docs.html", spec_url=f"{api_base_url()}/api-docs",
+                           version=api_version().number)
 
 
 @bp.get("/docs/static/<name>")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sandbox.domain import query, sorting
 from sandbox.domain.patch import MERGE_PATCH, apply_patch, check_body
@@ -23,6 +23,46 @@ from sandbox.repository import Document, Repository
 SERVER_OWNED = ("id", "href")
 #: What the conformance kit requires of every instance besides id and href: no patch removes it.
 MANDATORY = ("name", "engagedParty", "@type")
+
+
+class CustomerRules(Protocol):
+    """What one API version's model requires of a customer (v4.0.0: :class:`V4Rules`)."""
+
+    #: The create schema's name, as messages name it.
+    create_schema: str
+
+    def check_create(self, body: dict[str, Any]) -> Document:
+        """A valid create body, completed as it is to be stored (400 otherwise)."""
+        ...
+
+    def check_patch(self, body: Any, media_type: str) -> None:
+        """Refuse a patch body the version's patch schema does not allow (400)."""
+        ...
+
+    def check_result(self, patched: dict[str, Any]) -> None:
+        """Refuse the result of a patch that is not a valid customer (400)."""
+        ...
+
+
+class V4Rules:
+    """TMF629 v4.0.0: ``Customer_Create`` / ``Customer``; unknown first-level attributes
+    refused unless ``@schemaLocation`` is declared; ``@type`` defaults to ``Customer``."""
+
+    create_schema = "Customer_Create"
+
+    def check_create(self, body: dict[str, Any]) -> Document:
+        reject_unknown_attributes("Customer_Create", body)
+        validate("Customer_Create", body)
+        doc = dict(body)
+        doc.setdefault("@type", "Customer")
+        return doc
+
+    def check_patch(self, body: Any, media_type: str) -> None:
+        """v4.0.0 has no patch schema: the result is what is checked."""
+
+    def check_result(self, patched: dict[str, Any]) -> None:
+        reject_unknown_attributes("Customer", patched)
+        validate("Customer", patched, what="result of the patch")
 
 
 @dataclass(frozen=True)
@@ -49,8 +89,10 @@ class CustomerService:
         repository: Repository,
         *,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        rules: CustomerRules | None = None,
     ) -> None:
         self._repo = repository
+        self.rules: CustomerRules = rules or V4Rules()
         self._new_id = new_id
         self.observers: list[Observer] = []
 
@@ -71,17 +113,14 @@ class CustomerService:
 
     def create(self, body: Any, base_url: str) -> Document:
         if not isinstance(body, dict):
-            raise bad_request("The body must be a JSON object (a Customer_Create)")
+            raise bad_request(f"The body must be a JSON object (a {self.rules.create_schema})")
         owned = [key for key in SERVER_OWNED if key in body]
         if owned:
             raise bad_request(
                 f"{' and '.join(owned)} must not be sent: the server assigns them",
                 reason="Server-owned attribute",
             )
-        reject_unknown_attributes("Customer_Create", body)
-        validate("Customer_Create", body)
-        doc: Document = {"id": self._new_id(), **body}
-        doc.setdefault("@type", "Customer")
+        doc: Document = {"id": self._new_id(), **self.rules.check_create(body)}
         # Observers hear of changes under the store's lock: in the order they were stored.
         with self._repo.lock:
             self._repo.insert(doc)
@@ -118,6 +157,7 @@ class CustomerService:
     ) -> Document:
         """Apply ``body`` read as ``media_type``; nothing is stored unless all of it holds."""
         check_body(body, media_type)
+        self.rules.check_patch(body, media_type)
 
         def apply(stored: Document) -> Document:
             # Patches see what clients see (with href), so "test /href" works.
@@ -129,8 +169,7 @@ class CustomerService:
             for key in SERVER_OWNED:
                 if patched.get(key) != shown[key]:
                     raise bad_request(f"'{key}' cannot be changed", reason="Immutable attribute")
-            reject_unknown_attributes("Customer", patched)
-            validate("Customer", patched, what="result of the patch")
+            self.rules.check_result(patched)
             removed = [key for key in MANDATORY if key in shown and key not in patched]
             if removed:
                 raise bad_request(f"{', '.join(removed)} cannot be removed: every Customer "

@@ -25,7 +25,11 @@ def schema_errors(name: str, instance: Any) -> list[str]:
 
 def validate(name: str, instance: Any, *, what: str = "body") -> None:
     """Raise a 400 when ``instance`` is not a valid ``name``."""
-    errors = schema_errors(name, instance)
+    refuse(name, schema_errors(name, instance), what=what)
+
+
+def refuse(name: str, errors: list[str], *, what: str = "body") -> None:
+    """Raise the 400 that names ``errors`` (readable lines) of an invalid ``name``."""
     if errors:
         shown = "; ".join(errors[:MAX_REPORTED])
         more = len(errors) - MAX_REPORTED

@@ -8,18 +8,33 @@ blueprints in :mod:`sandbox.api` are the HTTP face of these objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.config import Config
-from sandbox.domain.customers import CustomerService
+from sandbox.domain.customers import Change, CustomerService
 from sandbox.events.budget import ThreadBudget
 from sandbox.events.delivery import CALLBACK_MODES, DeliveryLog, DeliverySettings, Dispatcher
 from sandbox.events.hub import Hub
+from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, policy_for
 from sandbox.events.sink import ReceivedEvents
 from sandbox.repository import Repository
 
 EXTENSION = "sandbox.events"
+
+
+@dataclass(frozen=True)
+class EventFlavour:
+    """What an API version's notifications differ in: the collection its hub keeps
+    subscriptions in, and the events (envelope) one stored change produces."""
+
+    hub_collection: str = "hub"
+    build: Callable[[Change], list[dict[str, Any]]] = events_for
+
+
+V4_EVENTS = EventFlavour()
 
 
 @dataclass
@@ -57,17 +72,19 @@ def delivery_settings(config: Config) -> DeliverySettings:
 
 def install(config: Config, subscriptions: Repository,
             customers: CustomerService, budget: ThreadBudget | None = None,
-            deliveries: DeliveryLog | None = None) -> Notifications:
+            deliveries: DeliveryLog | None = None,
+            flavour: EventFlavour = V4_EVENTS) -> Notifications:
     """Build the notification parts and subscribe the hub to ``customers``; a hosted
     tenant's dispatcher shares the server's ``budget`` of delivery threads and records
     its attempts in the ``deliveries`` log its backend keeps (default: in memory)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = deliveries if deliveries is not None else DeliveryLog()
     dispatcher = Dispatcher(delivery_settings(config), policy, journal, budget=budget)
-    hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions)
+    hub = Hub(subscriptions, dispatcher, policy, max_subscriptions=config.max_subscriptions,
+              build=flavour.build)
     customers.observers.append(hub.observe)
     received = ReceivedEvents(max_bytes=config.sink_max_bytes)
     return Notifications(hub, dispatcher, journal, received, policy)
 
 
-__all__ = ["EXTENSION", "Notifications", "install"]
+__all__ = ["EXTENSION", "V4_EVENTS", "EventFlavour", "Notifications", "install"]

@@ -80,8 +80,11 @@ class Hub:
         *,
         max_subscriptions: int = 100,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        build: Callable[[Change], list[Document]] = events_for,
     ) -> None:
         self._repo = repository
+        #: The events of one change (the API version's envelope: ``model.events_for``).
+        self.build = build
         self._dispatcher = dispatcher
         self._policy = policy
         self._new_id = new_id
@@ -208,7 +211,7 @@ class Hub:
     def route(self, change: Change, sequence: int | None = None) -> None:
         """Turn ``change`` into events and queue each for the subscriptions it matches
         (of those registered before the change was stored, when ``sequence`` says when)."""
-        events = events_for(change)
+        events = self.build(change)
         if not events:
             return
         with self._lock:

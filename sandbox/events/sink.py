@@ -34,11 +34,15 @@ _MAX_SUMMARY_MEMBERS = 20
 EXPECTED_MEMBERS = ("eventId", "eventTime", "eventType")
 
 
-def problems(event_type: str, body: Any) -> list[str]:
-    """Why ``body`` is not a valid ``event_type`` (empty when it is one)."""
+SchemaCheck = Callable[[str, Any], list[str]]
+
+
+def problems(event_type: str, body: Any, errors: SchemaCheck = schema_errors) -> list[str]:
+    """Why ``body`` is not a valid ``event_type`` (empty when it is one); ``errors``: the
+    API version's schema check (v4.0.0's by default)."""
     if not isinstance(body, dict):
         return [f"the body must be a JSON object (a {event_type})"]
-    found = schema_errors(event_type, body)
+    found = errors(event_type, body)
     sent_type = body.get("eventType")
     if isinstance(sent_type, str) and sent_type != event_type:
         found.append(f"$.eventType: '{sent_type}' was posted to the {event_type} listener "
@@ -90,14 +94,17 @@ class ReceivedEvents:
                                      or len(self._records) > MAX_RECORDS):
                 self._bytes -= self._records.popleft()[1]
 
-    def receive(self, name: str, body: Any) -> Document:
-        """Check and record an event posted to ``/listener/<name>``; 400 when invalid."""
+    def receive(self, name: str, body: Any, *, errors: SchemaCheck = schema_errors,
+                api: str | None = None) -> Document:
+        """Check and record an event posted to ``/listener/<name>``; 400 when invalid.
+        ``errors`` checks it against the API version's schemas; ``api`` (another version
+        than v4) is kept on the record."""
         event_type = event_type_for_listener(name)
         if event_type is None:
             known = ", ".join(listener_name(t) for t in EVENT_TYPES)
             raise ApiError(404, f"No listener '{name}'; the listeners are: {known}",
                            reason="Resource not found")
-        found = problems(event_type, body)
+        found = problems(event_type, body, errors)
         record: Document = {
             "id": str(uuid.uuid4()),
             "receivedAt": timestamp(self._now()),
@@ -110,6 +117,8 @@ class ReceivedEvents:
             # A refused body is not kept: anyone may post megabytes of nonsense.
             "event": None if found else body,
         }
+        if api is not None:
+            record["api"] = api
         if found:
             record["summary"] = summary(body)
         self._keep(record)

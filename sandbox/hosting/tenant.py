@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.domain.customers import CustomerService
+from sandbox.domain.v5 import validation as v5_validation
 from sandbox.errors import ApiError, bad_request
 from sandbox.events import Notifications
 from sandbox.hosting.faults import FaultRules
@@ -38,6 +39,11 @@ class Tenant:
     seed_file: str | None
     journal: RequestJournal = field(default_factory=RequestJournal)
     faults: FaultRules = field(default_factory=FaultRules)
+    #: TMF629 v5.0.1's customers and notifications (its own collections of the same store).
+    customers_v5: CustomerService | None = None
+    notifications_v5: Notifications | None = None
+    seed_file_v5: str | None = None
+    v5_collection: str = "customer_v5"
     #: Requests running for this tenant, and whether it is being deleted (see ``retire``).
     _flight: threading.Condition = field(default_factory=threading.Condition, init=False,
                                          repr=False)
@@ -76,6 +82,8 @@ class Tenant:
 
     def close(self) -> None:
         self.notifications.close()
+        if self.notifications_v5 is not None:
+            self.notifications_v5.close()
         self.db.close()
 
     def summary(self) -> Document:
@@ -88,6 +96,10 @@ class Tenant:
         """No customers, subscriptions, deliveries, received events or journal entries."""
         for subscription in self.notifications.hub.subscriptions():
             self.notifications.hub.unregister(subscription["id"])
+        if self.notifications_v5 is not None:
+            for subscription in self.notifications_v5.hub.subscriptions():
+                self.notifications_v5.hub.unregister(subscription["id"])
+            _replace(self.db.table(self.v5_collection), [])
         self._replace_customers([])
         self.notifications.deliveries.clear()
         self.notifications.received.clear()
@@ -96,8 +108,12 @@ class Tenant:
     def reset(self) -> int:
         """Back to the seed customers (none when the tenant is unseeded); returns their count."""
         seed = read_seed(self.seed_file) if self.seed_file and self.spec.seed else []
+        seed_v5 = (read_seed(self.seed_file_v5, v5_customer_errors)
+                   if self.seed_file_v5 and self.spec.seed and self.notifications_v5 else [])
         self.empty()
         self._replace_customers(seed)
+        if seed_v5:
+            _replace(self.db.table(self.v5_collection), seed_v5)
         return len(seed)
 
     def snapshot(self) -> Document:
@@ -129,11 +145,19 @@ class Tenant:
         return {"customers": len(customers), "subscriptions": len(subscriptions)}
 
     def _replace_customers(self, docs: list[Document]) -> None:
-        table = self.customer_table
-        with table.lock:
-            for doc in table.all():
-                table.delete(doc["id"])
-            table.insert_many(docs)
+        _replace(self.customer_table, docs)
+
+
+def _replace(table: Repository, docs: list[Document]) -> None:
+    with table.lock:
+        for doc in table.all():
+            table.delete(doc["id"])
+        table.insert_many(docs)
+
+
+def v5_customer_errors(item: Any) -> list[str]:
+    """Why ``item`` is not a stored v5 customer (its ``Customer`` schema)."""
+    return v5_validation.schema_errors("Customer", item)
 
 
 def check_snapshot(body: Any, validate: Callable[[Document], list[str]]

@@ -10,6 +10,7 @@ instead of in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from psycopg import sql
@@ -24,11 +25,11 @@ from sandbox.backends.postgres.server import (
     is_postgres_url,
     notify,
 )
-from sandbox.seed import seed_once
+from sandbox.seed import Seed, seed_more, seed_once
 
 
 def open_store(server: PgServer, seed_file: str | Path | None, *,
-               schema: str = PUBLIC) -> PgDatabase:
+               schema: str = PUBLIC, more_seeds: Sequence[Seed] = ()) -> PgDatabase:
     """The store in ``schema`` (made if missing), seeded if it never was.
 
     Seeding holds an advisory lock in the transaction that inserts the
@@ -39,6 +40,7 @@ def open_store(server: PgServer, seed_file: str | Path | None, *,
     db = PgDatabase(server, schema)
     with db.exclusively():
         seed_once(db.table("customer"), db.table("meta"), seed_file)
+        seed_more(db, more_seeds)
     return db
 
 

@@ -11,6 +11,7 @@ connections, whatever the number of tenants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 from sandbox.backends.postgres import drop_schema, install_events, open_store
@@ -21,11 +22,12 @@ from sandbox.backends.postgres.naming import store_schema
 from sandbox.backends.postgres.server import PgServer
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
+from sandbox.events import V4_EVENTS, EventFlavour, Notifications
 from sandbox.events.delivery import MAX_LOG_ENTRIES, DeliveryLog
 from sandbox.hosting.directory import TenantDirectory
 from sandbox.hosting.state import HostedState
 from sandbox.repository import Database
+from sandbox.seed import Seed
 
 
 class PostgresBackend:
@@ -36,20 +38,21 @@ class PostgresBackend:
         self.server = PgServer(config.db_path, pool_size=config.pg_pool_size)
 
     def open_store(self, tenant: str | None, seed_file: str | None,
-                   generation: str = "") -> Database:
+                   generation: str = "", *, more_seeds: Sequence[Seed] = ()) -> Database:
         schema = PUBLIC if tenant is None else store_schema(tenant, generation)
-        return open_store(self.server, seed_file, schema=schema)
+        return open_store(self.server, seed_file, schema=schema, more_seeds=more_seeds)
 
     def drop_store(self, tenant: str, generation: str = "") -> None:
         drop_schema(self.server, store_schema(tenant, generation))
 
     def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
-                       deliveries: DeliveryLog | None = None) -> Notifications:
+                       deliveries: DeliveryLog | None = None,
+                       flavour: EventFlavour = V4_EVENTS) -> Notifications:
         assert isinstance(db, PgDatabase)
         # Hosted: one deliverer per tenant (its outbox is shared by every process, so
         # the processes together deliver in parallel).
         return install_events(self.config, db, customers, 1 if hosted else None,
-                              deliveries=deliveries)
+                              deliveries=deliveries, flavour=flavour)
 
     @cached_property
     def hosted(self) -> PgHosted:

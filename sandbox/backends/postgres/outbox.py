@@ -38,7 +38,7 @@ from sandbox.backends.postgres.sink import PgReceivedEvents
 from sandbox.config import Config
 from sandbox.domain.customers import Change, CustomerService
 from sandbox.errors import ApiError
-from sandbox.events import Notifications, delivery_settings
+from sandbox.events import V4_EVENTS, EventFlavour, Notifications, delivery_settings
 from sandbox.events.delivery import (
     MAX_QUEUED,
     Delivery,
@@ -48,7 +48,6 @@ from sandbox.events.delivery import (
     backoff_delays,
 )
 from sandbox.events.hub import Hub
-from sandbox.events.model import events_for
 from sandbox.events.safety import CallbackPolicy, Resolver, pinned_session, policy_for, resolve
 from sandbox.repository import Document, StoreGone
 
@@ -61,7 +60,7 @@ CLAIM = """
     WHERE o.next_attempt <= now()
       AND NOT EXISTS (SELECT 1 FROM outbox p
                       WHERE p.subscription_id = o.subscription_id AND p.seq < o.seq)
-      AND EXISTS (SELECT 1 FROM document h WHERE h.collection = 'hub'
+      AND EXISTS (SELECT 1 FROM document h WHERE h.collection = %(hub)s
                   AND h.id = o.subscription_id)
     ORDER BY o.seq LIMIT 1 FOR UPDATE OF o SKIP LOCKED
 """
@@ -78,9 +77,12 @@ class OutboxDispatcher(Dispatcher):
 
     def __init__(self, db: PgDatabase, settings: DeliverySettings, policy: CallbackPolicy,
                  journal: DeliveryLog | None = None, *, workers: int | None = None,
-                 poll: float = 0.5, resolver: Resolver = resolve) -> None:
+                 poll: float = 0.5, resolver: Resolver = resolve,
+                 hub_collection: str = "hub") -> None:
         super().__init__(settings, policy, journal, resolver=resolver)
         self._db = db
+        #: Each API version's deliverers claim the events of its own hub's subscriptions.
+        self._outbox_hub = hub_collection
         self._outbox_poll = poll
         self._outbox_stop = threading.Event()
         self._outbox_wake = threading.Condition()
@@ -158,7 +160,7 @@ class OutboxDispatcher(Dispatcher):
         if self._outbox_stop.is_set():
             return False
         with self._db.transaction() as conn:
-            row = conn.execute(CLAIM).fetchone()
+            row = conn.execute(CLAIM, {"hub": self._outbox_hub}).fetchone()
             if row is None:
                 return False
             seq, subscription_id, url, event, attempt = row
@@ -182,9 +184,9 @@ class PgHub(Hub):
     """The hub, reading subscriptions from the database (shared by every process)."""
 
     def __init__(self, db: PgDatabase, dispatcher: Dispatcher, policy: CallbackPolicy, *,
-                 max_subscriptions: int = 100) -> None:
-        super().__init__(db.table("hub"), dispatcher, policy,
-                         max_subscriptions=max_subscriptions)
+                 max_subscriptions: int = 100, flavour: EventFlavour = V4_EVENTS) -> None:
+        super().__init__(db.table(flavour.hub_collection), dispatcher, policy,
+                         max_subscriptions=max_subscriptions, build=flavour.build)
         self._db = db
 
     def _admit(self, subscription: Document) -> None:
@@ -205,22 +207,24 @@ class PgHub(Hub):
         commit together, so nothing is lost between them. Regex queries wait
         for an evaluation slot like the in-memory router does.)
         """
-        events = events_for(change)
+        events = self.build(change)
         if events:
             self.dispatch(events, self.subscriptions(), change.kind)
 
 
 def install_events(config: Config, db: PgDatabase, customers: CustomerService,
                    workers: int | None = None, *,
-                   deliveries: DeliveryLog | None = None) -> Notifications:
+                   deliveries: DeliveryLog | None = None,
+                   flavour: EventFlavour = V4_EVENTS) -> Notifications:
     """The notification parts on PostgreSQL (``sandbox.events.install``'s counterpart);
     ``workers`` deliverer threads (default ``--delivery-workers``), attempts recorded in
     ``deliveries`` (the tenant's shared log; default: in memory)."""
     policy = policy_for(config.bind_host, config.callback_networks, config.public_url)
     journal = deliveries if deliveries is not None else DeliveryLog()
     dispatcher = OutboxDispatcher(db, delivery_settings(config), policy, journal,
-                                  workers=workers)
-    hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions)
+                                  workers=workers, hub_collection=flavour.hub_collection)
+    hub = PgHub(db, dispatcher, policy, max_subscriptions=config.max_subscriptions,
+                flavour=flavour)
     customers.observers.append(hub.observe)
     return Notifications(hub, dispatcher, journal,
                          PgReceivedEvents(db, max_bytes=config.sink_max_bytes), policy)

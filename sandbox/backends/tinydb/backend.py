@@ -8,6 +8,7 @@ notifications, request journals and delivery logs are kept in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from sandbox.backends.tinydb import open_database
 from sandbox.backends.tinydb.hosted import FileDirectory, FileRules
 from sandbox.config import Config
 from sandbox.domain.customers import CustomerService
-from sandbox.events import Notifications
+from sandbox.events import V4_EVENTS, EventFlavour, Notifications
 from sandbox.events.budget import ThreadBudget
 from sandbox.events.delivery import DeliveryLog
 from sandbox.hosting.directory import MemoryDirectory, TenantDirectory
 from sandbox.hosting.state import HostedState, memory_state
 from sandbox.repository import MEMORY, Database
-from sandbox.seed import seed_once
+from sandbox.seed import Seed, seed_more, seed_once
 
 
 def tenant_path(db_path: str, name: str, generation: str = "") -> Path:
@@ -51,13 +52,14 @@ class TinyDbBackend:
         return str(tenant_path(self.config.db_path, tenant, generation))
 
     def open_store(self, tenant: str | None, seed_file: str | None,
-                   generation: str = "") -> Database:
+                   generation: str = "", *, more_seeds: Sequence[Seed] = ()) -> Database:
         path = self._path(tenant, generation)
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db: Database = open_database(path)
         try:
             seed_once(db.table("customer"), db.table("meta"), seed_file)
+            seed_more(db, more_seeds)
         except BaseException:
             db.close()  # the store's owner lock goes with the app that failed to start
             raise
@@ -73,9 +75,10 @@ class TinyDbBackend:
             path.unlink(missing_ok=True)
 
     def install_events(self, db: Database, customers: CustomerService, *, hosted: bool,
-                       deliveries: DeliveryLog | None = None) -> Notifications:
-        return events.install(self.config, db.table("hub"), customers,
-                              self.budget if hosted else None, deliveries)
+                       deliveries: DeliveryLog | None = None,
+                       flavour: EventFlavour = V4_EVENTS) -> Notifications:
+        return events.install(self.config, db.table(flavour.hub_collection), customers,
+                              self.budget if hosted else None, deliveries, flavour)
 
     def directory(self) -> TenantDirectory:
         if self.memory:
