@@ -138,3 +138,21 @@ def test_v5_payload_is_checked_before_anything_is_sent(
                           "--payload", str(v4_payload))
     assert outcome.code == 2
     assert "not a valid v5 Customer_FVO" in outcome.output
+
+
+def test_the_real_sandbox_passes_the_v5_suite(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``ctk-runner --api v5 --sandbox``: a real sandbox process, on a real port, both folders."""
+    from ctk_runner import cli
+
+    code = cli.main(["--api", "v5", "--sandbox", "--profile", "strict",
+                     "--report-dir", str(tmp_path / "report")])
+    outcome = Outcome(code, tmp_path / "report", capsys.readouterr().out)
+    assert code == 0, outcome.failures()
+    run = outcome.json["run"]
+    executions = run["executions"]
+    assert len(executions) == 17 + 6
+    assert all("/tmf-api/customerManagement/v5/" in e["request"]["url"]["raw"]
+               for e in executions)
+    assert {e["item"]["folder"] for e in executions} == {"V5", "NT5"}
+    assert not run["skipped"]
