@@ -39,7 +39,6 @@ from ctk_runner.config import (
     ConfigError,
     Settings,
     build_settings,
-    normalise_root,
     preflight,
     prepare_report_dir,
 )
@@ -48,6 +47,9 @@ from ctk_runner.kit.builds import BUILDS, DEFAULT_BUILD
 from ctk_runner.model import PROFILES
 from ctk_runner.progress import deployment_lines, masked_console
 from ctk_runner.scenarios import COLLECTION_NAME
+from ctk_runner.v5 import APIS, api_root
+from ctk_runner.v5 import BUILD as V5_BUILD
+from ctk_runner.v5 import COLLECTION_NAME as V5_COLLECTION
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "report's 15 requests), published (TM Forum's published collection: "
                         "10 requests with a PATCH), all (both, one verdict and one report "
                         "directory each)")
+    parser.add_argument("--api", choices=APIS, default="v4",
+                        help="the TMF629 version: v4 (default; the CTK-Customer-4.0.0 kit) or "
+                        "v5 (the v5.0.1 suite derived from the OAS, not TM Forum's v5 kit; "
+                        "--kit does not apply)")
     parser.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                         help="directory for report.html, report.json, junit.xml "
                         f"(default ./{DEFAULT_REPORT_DIR})")
@@ -155,11 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             deployment=deployment_options(args),
             rules=args.rules,
             follow_foreign_hrefs=args.follow_foreign_hrefs,
+            api=args.api,
         )
+        if args.api == "v5" and args.kit == "all":
+            raise ConfigError("--kit all runs the v4 kit's builds; --api v5 has one suite")
         baseline = _read_baseline(settings)
-        if args.kit != "all" and baseline is not None and _build_of(baseline) != settings.kit:
+        build = V5_BUILD if args.api == "v5" else settings.kit
+        if args.kit != "all" and baseline is not None and _build_of(baseline) != build:
             raise ConfigError(f"the baseline is a report of the {_build_of(baseline)} build; "
-                              f"this run is of the {settings.kit} build")
+                              f"this run is of the {build} build")
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
@@ -230,7 +240,7 @@ def _sandbox(settings: Settings) -> Iterator[Settings]:
         raise ConfigError(f"the sandbox did not start ({_gist(exc)})") from None
     try:
         print(f"Started the sandbox at {sandbox.url}", flush=True)
-        yield dataclasses.replace(settings, target_url=normalise_root(sandbox.url))
+        yield dataclasses.replace(settings, target_url=api_root(sandbox.url, settings.api))
     finally:
         sandbox.stop()
 
@@ -250,8 +260,9 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None,
     plugin = CtkPlugin(settings, quiet=True, print_summary=False, echo=console.line)
     plugin.run.listeners.append(console)
     plugin.run.preflight = list(warnings)
-    console.line(f"{COLLECTION_NAME}, {settings.kit} build, against {settings.target_url} "
-                 f"({settings.profile} profile)")
+    heading = (f"{V5_COLLECTION}," if settings.api == "v5"
+               else f"{COLLECTION_NAME}, {settings.kit} build,")
+    console.line(f"{heading} against {settings.target_url} ({settings.profile} profile)")
     suite_dir = str(resources.files("ctk_runner.suite"))
     args = [
         "-qq", "--tb=no", "-rN", "--assert=plain", "-o", "console_output_style=classic",

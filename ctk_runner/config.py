@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ctk_runner import v5
 from ctk_runner.cleanup import tag_payload
 from ctk_runner.client import Client, Reply, decode_json
 from ctk_runner.deployment import CONFIG_SECTION, Deployment, build_deployment
 from ctk_runner.kit.builds import BUILDS
 from ctk_runner.model import PROFILES, RULE_SOURCES, Profile, Source
 from ctk_runner.strict.rules import parse_sources
+from ctk_runner.v5 import APIS, Api
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_EVENT_TIMEOUT = 10.0
@@ -88,6 +90,8 @@ class Settings:
     rules: tuple[Source, ...] = RULE_SOURCES
     #: Follow an href outside the target's origin, without any credential.
     follow_foreign_hrefs: bool = False
+    #: The TMF629 version checked: ``v4`` (the kit) or ``v5`` (:mod:`ctk_runner.v5`).
+    api: Api = "v4"
 
     def client(self) -> Client:
         d, runtime = self.deployment, self.deployment.runtime
@@ -233,6 +237,7 @@ def build_settings(
     deployment: Mapping[str, Any] | None = None,
     rules: str | None = None,
     follow_foreign_hrefs: bool = False,
+    api: str = "v4",
 ) -> Settings:
     """Merge command line and kit config into validated :class:`Settings`.
 
@@ -245,6 +250,8 @@ def build_settings(
         raise ConfigError("no target: give --target-url URL (or a --config with a 'url')")
     if profile not in PROFILES:
         raise ConfigError(f"the profile {profile!r} is unknown; use one of {', '.join(PROFILES)}")
+    if api not in APIS:
+        raise ConfigError(f"the API version {api!r} is unknown; use one of {', '.join(APIS)}")
     if kit not in BUILDS:
         raise ConfigError(f"the kit build {kit!r} is unknown; use one of {', '.join(BUILDS)}")
     if timeout is not None and timeout <= 0:
@@ -284,13 +291,17 @@ def build_settings(
         payloads = (kit_config.payload, copy.deepcopy(kit_config.payload))
         origins = (f"the Customer POST payload of {config_file}",) * 2
     else:
-        payloads = default_payloads()
+        payloads = default_payloads() if api == "v4" else v5.default_payloads()
         origins = ("the default payload CU01", "the default payload CU02")
+    tag = tag_payload if api == "v4" else v5.tag_payload
     for payload, origin in zip(payloads, origins, strict=True):
-        validate_payload(payload, origin)
+        if api == "v4":
+            validate_payload(payload, origin)
+        elif problems := v5.payload_problems(payload):
+            raise ConfigError(f"{origin} is not a valid v5 Customer_FVO: {problems[0]}"
+                              f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}")
     if chosen.tag:
-        payloads = (tag_payload(payloads[0], chosen.run_id),
-                    tag_payload(payloads[1], chosen.run_id))
+        payloads = (tag(payloads[0], chosen.run_id), tag(payloads[1], chosen.run_id))
 
     return Settings(
         target_url=normalise_root(url),
@@ -307,6 +318,7 @@ def build_settings(
         deployment=chosen,
         rules=sources,
         follow_foreign_hrefs=follow_foreign_hrefs,
+        api="v5" if api == "v5" else "v4",
     )
 
 

@@ -33,7 +33,6 @@ from ctk_runner.config import (
     ConfigError,
     Settings,
     build_settings,
-    normalise_root,
     preflight,
     prepare_report_dir,
 )
@@ -43,6 +42,7 @@ from ctk_runner.report import write_reports
 from ctk_runner.report.console import ConsoleReporter, summary
 from ctk_runner.report.deployment import finish_reports
 from ctk_runner.runner import CtkSession
+from ctk_runner.v5 import APIS, api_root
 
 PLUGIN_KEY = pytest.StashKey["CtkPlugin"]()
 
@@ -61,6 +61,10 @@ NOTIFICATIONS_FOLDER = "NT1"
 #: Attribute of a suite test that runs in one profile only (X1: ``"strict"``); in any
 #: other profile, or without a target, it is deselected, neither run nor counted.
 PROFILE_ATTRIBUTE = "ctk_profile"
+
+#: Attribute of a suite test of one TMF629 version (``"v5"``); without it, ``"v4"``.
+#: A test of another version than ``--api`` is deselected, neither run nor counted.
+API_ATTRIBUTE = "ctk_api"
 
 
 class CtkPlugin:
@@ -187,7 +191,8 @@ def _in_suite(item: pytest.Item) -> bool:
 
 def _is_ctk_nodeid(nodeid: str) -> bool:
     return any(f"{module}.py::" in nodeid
-               for module in ("test_ctk_customer", "test_notifications", "test_x1_tmf630"))
+               for module in ("test_ctk_customer", "test_notifications", "test_x1_tmf630",
+                              "test_v5"))
 
 
 # -- module-level hooks: always loaded, inert unless activated ----------------------
@@ -232,6 +237,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="strict: only the rules of these sources (swagger,tmf630,rfc,harness)")
     group.addoption("--ctk-follow-foreign-hrefs", action="store_true", default=False,
                     help="strict: follow an href outside the target, without any credential")
+    group.addoption("--ctk-api", choices=APIS, default="v4",
+                    help="v4: the CTK-Customer-4.0.0 kit; v5: the TMF629 v5.0.1 suite derived "
+                    "from the OAS")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -273,6 +281,7 @@ def pytest_configure(config: pytest.Config) -> None:
             quiet_period=option.ctk_quiet_period,
             rules=option.ctk_rules,
             follow_foreign_hrefs=option.ctk_follow_foreign_hrefs,
+            api=option.ctk_api,
         )
         if option.ctk_sandbox:
             from ctk_runner.embedded import SandboxProcess, SandboxStartError
@@ -281,7 +290,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 sandbox = SandboxProcess().start()
             except SandboxStartError as exc:
                 raise ConfigError(f"the sandbox did not start: {exc}") from None
-            settings = dataclasses.replace(settings, target_url=normalise_root(sandbox.url))
+            settings = dataclasses.replace(settings, target_url=api_root(sandbox.url,
+                                                                         settings.api))
         warnings = preflight(settings)
         prepare_report_dir(settings)
     except ConfigError as exc:
@@ -296,12 +306,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     plugin = config.stash.get(PLUGIN_KEY, None)
     profile = plugin.settings.profile if plugin is not None else None
+    api = plugin.settings.api if plugin is not None else "v4"
     # Module-level, so an inert run deselects too: the kit's skip count stays 15.
     # NT1 is strict-only too, unless --notifications asks for it alone.
     alone = plugin is not None and plugin.settings.notifications
     other = [item for item in items
-             if getattr(getattr(item, "function", None), PROFILE_ATTRIBUTE, profile) != profile
-             and not (alone and _folder(item) == NOTIFICATIONS_FOLDER)]
+             if (getattr(getattr(item, "function", None), PROFILE_ATTRIBUTE, profile) != profile
+                 and not (alone and _folder(item) == NOTIFICATIONS_FOLDER))
+             or getattr(getattr(item, "function", None), API_ATTRIBUTE, "v4") != api]
     if other:
         config.hook.pytest_deselected(items=other)
         items[:] = [item for item in items if item not in other]

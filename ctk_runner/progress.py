@@ -80,6 +80,12 @@ def expected_requests(settings: Settings) -> int:
     from ctk_runner.notifications.folder import SCENARIOS as NOTIFICATION_REQUESTS
     from ctk_runner.strict.x1 import SCENARIOS as X1_REQUESTS
 
+    if settings.api == "v5":
+        from ctk_runner.v5 import events, folder
+
+        strict = settings.profile == "strict" or settings.notifications
+        return (0 if settings.notifications else len(folder.SCENARIOS)) + (
+            len(events.SCENARIOS) if strict else 0)
     count = 0 if settings.notifications else len(load(settings.kit).scenarios)
     if settings.profile == "strict" and not settings.notifications:
         count += len(X1_REQUESTS)

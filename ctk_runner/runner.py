@@ -33,6 +33,8 @@ from ctk_runner.model import Assertion, Execution, Run
 from ctk_runner.scenarios import Scenario, held_variables
 from ctk_runner.strict import checks as strict
 from ctk_runner.strict.rules import skip
+from ctk_runner.v5 import BUILD as V5_BUILD
+from ctk_runner.v5 import COLLECTION_NAME as V5_COLLECTION
 
 
 class CtkSession:
@@ -42,8 +44,11 @@ class CtkSession:
                  client: Client | None = None, build: Build | None = None) -> None:
         self.settings = settings
         self.build = build or load(settings.kit)
+        # A v5 run has no kit build: it is the suite derived from the OAS (ctk_runner.v5).
+        v5 = settings.api == "v5"
         self.run = run or Run(target=settings.target_url, profile=settings.profile,
-                              collection=self.build.collection, build=self.build.name,
+                              collection=V5_COLLECTION if v5 else self.build.collection,
+                              build=V5_BUILD if v5 else self.build.name,
                               rules=settings.rules)
         self.client = client or settings.client()
         #: Per created customer, the values the kit's script holds from its create.

@@ -88,3 +88,12 @@ def load(name: str) -> Build:
         folders=tuple(data["folders"]),
         scenarios=tuple(_scenario(n, r) for n, r in enumerate(data["requests"], 1)),
     )
+
+
+def of_run(name: str) -> Build:
+    """The kit build a run was made with; a run of no kit build (``--api v5``) has none of
+    its requests or folders, so reports list only the folders it ran."""
+    if name in BUILDS:
+        return load(name)
+    return Build(name=name, collection=name, title=name, source="", value_names="json",
+                 subjects=(), folders=(), scenarios=())

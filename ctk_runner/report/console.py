@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ctk_runner.kit.builds import load
+from ctk_runner.kit.builds import of_run
 from ctk_runner.model import AssertionGroup, Event, Execution, ExecutionFinished, Run
 from ctk_runner.report.formatting import display_url, format_duration, format_size
 
@@ -29,7 +29,7 @@ _ROWS = (
 
 def _position(run: Run, execution: Execution) -> str:
     # Folders beyond the kit (X1, NT1 ...) number their requests from 16 and 101.
-    scenario, build = execution.scenario, load(run.build)
+    scenario, build = execution.scenario, of_run(run.build)
     if scenario.folder in build.folders:
         return f"[{scenario.number:2d}/{len(build.scenarios)}]"
     return f"[{scenario.number}]"

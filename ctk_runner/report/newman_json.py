@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ctk_runner.kit.builds import load
+from ctk_runner.kit.builds import of_run
 from ctk_runner.model import Execution, Run
 from ctk_runner.report.formatting import GENERATOR, mask_headers
 
@@ -153,7 +153,7 @@ def build(run: Run) -> dict[str, Any]:
     count = stats["requests"].total
     timing = run.timing()
     # Folders beyond the kit's (NT1 ...) are listed when the run executed them.
-    build = load(run.build)
+    build = of_run(run.build)
     extra = {e.scenario.number: e.scenario for e in run.executions
              if e.scenario.folder not in build.folders}
     scenarios = [*build.scenarios, *extra.values()]

@@ -7,7 +7,8 @@ carries its ``source`` and ``severity`` and a rule without an entry cannot be
 reported at all. ``--rules`` selects sources (:func:`parse_sources`); the
 README's list of strict rules is :func:`markdown_table` (a test compares them).
 
-Sources: ``swagger`` (the TMF629 v4.0.0 swagger states it), ``tmf630`` (the
+Sources: ``swagger`` (the API's contract states it: the TMF629 v4.0.0 swagger, or for
+``--api v5`` the v5.0.1 OAS, named in each rule's ``where``), ``tmf630`` (the
 REST API design guidelines), ``rfc`` (an IETF RFC), ``harness`` (the harness's
 own judgement, stated nowhere). Severity ``warning``: a failure is reported
 but never fails the verdict (a SHOULD, an example, an opinion).
@@ -40,6 +41,7 @@ def _rules(*rules: Rule) -> dict[str, Rule]:
 
 
 _SWAGGER = "TMF629 v4.0.0 swagger"
+_OAS = "TMF629 v5.0.1 OAS"
 
 RULES: dict[str, Rule] = _rules(
     # -- the kit's own requests, judged further (strict/checks) --
@@ -131,6 +133,46 @@ RULES: dict[str, Rule] = _rules(
          f"{_SWAGGER}: 204 on DELETE /hub/{{id}}"),
     Rule("No event after unregistering", "swagger", "error",
          f"{_SWAGGER}: DELETE /hub/{{id}} unregisters the listener"),
+    # -- --api v5: folders V5 and NT5 (v5/checks) --
+    Rule("v5 create answers 201 or 202", "swagger", "error",
+         f"{_OAS}: 201 (or 202 Accepted) on POST /customer"),
+    Rule("v5 body is a valid Customer", "swagger", "error",
+         f"{_OAS}: the Customer schema, each polymorphic item by its @type"),
+    Rule("Every attribute is defined by its @type", "tmf630", "error",
+         "TMF630 Part 2, extension pattern: attributes beyond the @type's schema come with "
+         "a @schemaLocation"),
+    Rule("v5 error body is an Error", "swagger", "error",
+         f"{_OAS}: every 4xx/5xx answer is an Error (code, reason and @type required)"),
+    Rule("v5 list answers 200 with an array of Customer", "swagger", "error",
+         f"{_OAS}: 200 with an array of Customer on GET /customer"),
+    Rule("v5 retrieve answers 200 with the customer", "swagger", "error",
+         f"{_OAS}: 200 with the Customer on GET /customer/{{id}}"),
+    Rule("v5 response has only the requested fields", "swagger", "error",
+         f"{_OAS}: fields, comma-separated properties to be provided in response"),
+    Rule("v5 PATCH answers 200 or 202", "swagger", "error",
+         f"{_OAS}: 200 (or 202 Accepted) on PATCH /customer/{{id}}"),
+    Rule("JSON Patch Query is applied", "tmf630", "warning",
+         "TMF630 Part 5: PATCH in application/json-patch-query+json is optional"),
+    Rule("v5 invalid payload is 400", "swagger", "error",
+         f"{_OAS}: 400 Bad Request on POST /customer (Customer_FVO)"),
+    Rule("v5 unknown id is 404", "swagger", "error", f"{_OAS}: 404 on GET /customer/{{id}}"),
+    Rule("v5 DELETE answers 202 or 204", "swagger", "error",
+         f"{_OAS}: 204 (or 202 Accepted) on DELETE /customer/{{id}}"),
+    Rule("v5 hub registration answers 201", "swagger", "error", f"{_OAS}: 201 on POST /hub"),
+    Rule("Subscription is a valid v5 Hub", "swagger", "error", f"{_OAS}: the Hub schema"),
+    Rule("GET /hub/{id} returns the subscription", "swagger", "error",
+         f"{_OAS}: 200 with the Hub on GET /hub/{{id}} (new in v5)"),
+    *(Rule(f"v5 {event} received", "swagger", "error",
+           f"{_OAS}: the hub and the {event} listener") for event in EVENTS),
+    *(Rule(f"Event is a valid v5 {event}", "swagger", "error",
+           f"{_OAS}: the {event} schema, each polymorphic item by its @type")
+      for event in EVENTS),
+    Rule("v5 event carries the envelope", "harness", "warning",
+         "the harness: the v5 Event schema requires only @type; a consumer needs eventId, "
+         "eventTime, eventType, event.customer, correlationId, domain, title, description, "
+         "priority, timeOccurred, source and reportingSystem"),
+    Rule("v5 unregistration answers 204", "swagger", "error",
+         f"{_OAS}: 204 on DELETE /hub/{{id}}"),
 )
 
 
