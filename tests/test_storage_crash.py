@@ -100,7 +100,7 @@ WRITER = textwrap.dedent(
 
     def write(n):
         for i in range(100000):
-            ident = f"{n}-{i}"
+            ident = f"{sys.argv[2]}.{n}-{i}"  # each round writes new customers
             repo.insert({"id": ident, "payload": "x" * 300, "v": 0})
             repo.update(ident, lambda d: {**d, "v": 1, "payload": "y" * 300})
             with out:
@@ -117,8 +117,8 @@ def test_kill_9_at_random_points_with_compactions_running(tmp_path: Path) -> Non
     path = tmp_path / "store.json"
     acked: set[str] = set()
     rnd = random.Random(8)
-    for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
+    for round_ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(round_)],
                                 stdout=subprocess.PIPE, text=True,
                                 cwd=Path(__file__).resolve().parent.parent)
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
