@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from errno import EACCES, EADDRINUSE
 from types import FrameType
 from typing import Any
 
@@ -245,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             clear_untrusted_proxy_headers=False,
         )
     except (SeedError, StoreCorruptError, TenantsFileError, OSError, ValueError) as exc:
-        print(f"tmf629-sandbox: {exc}", file=sys.stderr)
+        print(f"tmf629-sandbox: {_start_error(exc, args.host, args.port)}", file=sys.stderr)
         return 2
     url = f"http://{_host_for_url(args.host)}:{serving.port_of(server)}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
@@ -271,6 +272,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.extensions["sandbox.backend"].close()  # after the tenants: they use its pool
     print("Stopped.", flush=True)
     return 0
+
+
+def _start_error(exc: Exception, host: str, port: int) -> str:
+    """Why the sandbox did not start, and for a port it cannot have, what to do instead."""
+    errno = getattr(exc, "errno", None)
+    if errno == EADDRINUSE:
+        return (f"port {port} on {host} is already in use (another tmf629-sandbox?): stop "
+                "that server, or choose another port with --port N (--port 0 picks a free "
+                "one)")
+    if errno == EACCES:
+        return (f"not allowed to listen on port {port} on {host} (ports below 1024 need "
+                "privileges): choose another port with --port N")
+    return str(exc)
 
 
 def _host_for_url(host: str) -> str:
