@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "headers are believed, repeatable (default: none; the headers are "
                         "ignored)")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
-    limits = parser.add_argument_group("limits (see README, Limits and safety)")
+    limits = parser.add_argument_group("limits (see docs/limits.md)")
     defaults = Config()
     for option, kind, help_text in LIMIT_OPTIONS:
         name = option.removeprefix("--").replace("-", "_")
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--delivery-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="read timeout of one delivery attempt; connecting may take 3 s "
                         "at most (default: %(default)s)")
-    hosting = parser.add_argument_group("hosting (see README, Hosting the sandbox)")
+    hosting = parser.add_argument_group("hosting (see docs/hosting.md)")
     hosting.add_argument("--tenants", metavar="FILE",
                          help="JSON or TOML file of tenants (name, keys, seed); every API "
                          "request then needs a tenant's key (default: one open sandbox)")

@@ -3,7 +3,7 @@ what a partner and the operator see, at desktop and phone width.
 
 Needs Playwright and a Chromium (``/usr/bin/chromium`` or ``TMF629_CHROMIUM``); without them
 these tests skip, unless ``TMF629_REQUIRE_CHROMIUM=1`` (CI) makes them fail. With
-``TMF629_SCREENSHOTS=<dir>`` they also save the README's screenshots there.
+``TMF629_SCREENSHOTS=<dir>`` they also save the documentation's screenshots there (docs/img).
 """
 
 from __future__ import annotations
