@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory for report.html, report.json, junit.xml "
                         f"(default ./{DEFAULT_REPORT_DIR})")
     parser.add_argument("--cleanup", action="store_const", const=True, default=None,
-                        help="delete the customers the run created (the default)")
+                        help="delete the customers the run created: the default already; "
+                        "--keep-data keeps them")
     parser.add_argument("--rules", metavar="SOURCES",
                         help="strict profile: run only the rules of these sources, "
                         "comma-separated: swagger (the v4 swagger states it), tmf630, rfc, "
@@ -260,6 +261,9 @@ def _run(settings: Settings, baseline: dict[str, Any] | None = None,
     plugin = CtkPlugin(settings, quiet=True, print_summary=False, echo=console.line)
     plugin.run.listeners.append(console)
     plugin.run.preflight = list(warnings)
+    # Shown before the wait, not after the verdict: a 503 fault costs seconds per request.
+    deployment.runtime.pacing.on_note = lambda note: console.line(
+        f"Retry: {note.describe()}" + ("" if note.gave_up else " (waiting)"))
     heading = (f"{V5_COLLECTION}," if settings.api == "v5"
                else f"{COLLECTION_NAME}, {settings.kit} build,")
     console.line(f"{heading} against {settings.target_url} ({settings.profile} profile)")

@@ -226,7 +226,7 @@ def add_deployment_options(parser: argparse.ArgumentParser) -> None:
         "characteristic ctkRunId), so strays can be found and swept")
     add("--baseline", metavar="REPORT_JSON", help="a previous run's report.json: write "
         "diff.html and diff.json and summarise what changed")
-    add("--latency-tolerance", metavar="N%%|Nms",
+    add("--latency-tolerance", metavar="N%|Nms",
         help="p50 latency change the diff ignores (default 50%%)")
     add("--fail-on", choices=("any", "new"), default=None,
         help="exit 1 on any failure (default) or only on failures new since --baseline")

@@ -75,6 +75,8 @@ class Pacing:
     max_wait: float = DEFAULT_MAX_RETRY_WAIT
     notes: list[RetryNote] = field(default_factory=list)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    #: Told of each note as it is taken, before the wait: the console shows why it waits.
+    on_note: Callable[[RetryNote], None] | None = field(default=None, repr=False)
     _next: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -102,6 +104,9 @@ class Pacing:
             gave_up = f"gave up after {self.retries} retries"
         elif delay > self.max_wait:
             gave_up = f"not retried: the wait of {delay:g} s exceeds --max-retry-wait"
-        self.notes.append(RetryNote(method, url, status, attempt + 1,
-                                    0.0 if gave_up else delay, retry_after, gave_up))
+        note = RetryNote(method, url, status, attempt + 1, 0.0 if gave_up else delay,
+                         retry_after, gave_up)
+        self.notes.append(note)
+        if self.on_note is not None:
+            self.on_note(note)
         return None if gave_up else delay

@@ -65,9 +65,12 @@ def masked_console(secrets: Secrets) -> Iterator[None]:
 
 
 def deployment_lines(settings: Settings) -> list[str]:
-    """The console lines about retries and the run id, after the summary."""
+    """The console lines about retries and the run id, after the summary (each retry was
+    printed as it happened, before its wait: here only their count)."""
     deployment = settings.deployment
-    lines = [f"Retry: {note.describe()}" for note in deployment.runtime.pacing.notes]
+    notes = deployment.runtime.pacing.notes
+    lines = [f"Retries: {len(notes)} answers retried or given up (listed above and in the "
+             "report)"] if notes else []
     if deployment.tag:
         lines.append(f"Run id: {deployment.run_id} (characteristic ctkRunId of every created "
                      "customer)")

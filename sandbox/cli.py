@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from errno import EACCES, EADDRINUSE
 from types import FrameType
 from typing import Any
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "headers are believed, repeatable (default: none; the headers are "
                         "ignored)")
     parser.add_argument("--quiet", action="store_true", help="no per-request log lines")
-    limits = parser.add_argument_group("limits (see README, Limits and safety)")
+    limits = parser.add_argument_group("limits (see docs/limits.md)")
     defaults = Config()
     for option, kind, help_text in LIMIT_OPTIONS:
         name = option.removeprefix("--").replace("-", "_")
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--delivery-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="read timeout of one delivery attempt; connecting may take 3 s "
                         "at most (default: %(default)s)")
-    hosting = parser.add_argument_group("hosting (see README, Hosting the sandbox)")
+    hosting = parser.add_argument_group("hosting (see docs/hosting.md)")
     hosting.add_argument("--tenants", metavar="FILE",
                          help="JSON or TOML file of tenants (name, keys, seed); every API "
                          "request then needs a tenant's key (default: one open sandbox)")
@@ -247,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             clear_untrusted_proxy_headers=False,
         )
     except (SeedError, StoreCorruptError, TenantsFileError, OSError, ValueError) as exc:
-        print(f"tmf629-sandbox: {exc}", file=sys.stderr)
+        print(f"tmf629-sandbox: {_start_error(exc, args.host, args.port)}", file=sys.stderr)
         return 2
     url = f"http://{_host_for_url(args.host)}:{serving.port_of(server)}{API_PREFIX}/"
     print(f"Serving TMF629 Customer API on {url}", flush=True)
@@ -273,6 +274,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.extensions["sandbox.backend"].close()  # after the tenants: they use its pool
     print("Stopped.", flush=True)
     return 0
+
+
+def _start_error(exc: Exception, host: str, port: int) -> str:
+    """Why the sandbox did not start, and for a port it cannot have, what to do instead."""
+    errno = getattr(exc, "errno", None)
+    if errno == EADDRINUSE:
+        return (f"port {port} on {host} is already in use (another tmf629-sandbox?): stop "
+                "that server, or choose another port with --port N (--port 0 picks a free "
+                "one)")
+    if errno == EACCES:
+        return (f"not allowed to listen on port {port} on {host} (ports below 1024 need "
+                "privileges): choose another port with --port N")
+    return str(exc)
 
 
 def _host_for_url(host: str) -> str:

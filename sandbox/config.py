@@ -34,7 +34,7 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     #: Largest page a list returns; a bigger or absent ``limit`` is capped to it.
     max_limit: int = 1000
-    # -- limits on what one anonymous request may cost (README "Limits and safety") --
+    # -- limits on what one anonymous request may cost (docs/limits.md) --
     max_json_depth: int = 64
     max_number_length: int = 100
     max_query_params: int = 100
@@ -78,7 +78,7 @@ class Config:
     #: PostgreSQL connections in the process's one pool, shared by every store (tenant);
     #: the process holds one more, its listener.
     pg_pool_size: int = 10
-    # -- hosting (sandbox.hosting, README "Hosting the sandbox") --
+    # -- hosting (sandbox.hosting, docs/hosting.md) --
     #: JSON or TOML file of tenants (name, keys, seed); None: one open default tenant.
     tenants_file: str | None = None
     #: The operator's token for /admin; required when hosting tenants or not loopback-only.

@@ -3,6 +3,11 @@
 Seeding happens once per store: a marker in the ``meta`` table remembers it,
 so a partner who deletes every customer does not see them come back on the
 next start.
+
+The seed files' nested references (``engagedParty``, accounts, payment
+methods, related parties, agreements) name other TMF APIs under
+``SEED_ORIGIN``, a placeholder: :func:`served_refs` shows them under the
+address the client used, as each customer's own ``href`` is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,36 @@ from sandbox.domain import json_body
 from sandbox.domain.validation import schema_errors
 from sandbox.errors import ApiError
 from sandbox.repository import Database, Document, Repository
+
+#: The origin the seed files' nested hrefs are written with; never served as such.
+SEED_ORIGIN = "http://localhost:8629"
+_SEED_ROOT = SEED_ORIGIN + "/tmf-api/"
+
+
+def served_refs(value: Any, api_root: str) -> Any:
+    """``value`` with every nested ``href`` under :data:`SEED_ORIGIN` moved to the origin (and
+    any proxy prefix) of ``api_root``; the value itself when nothing needs to move."""
+    root, found, _ = api_root.partition("/tmf-api/")
+    if not found or root == SEED_ORIGIN:
+        return value
+    return _moved(value, root + "/tmf-api/")
+
+
+def _moved(value: Any, served_root: str) -> Any:
+    if isinstance(value, list):
+        items = [_moved(item, served_root) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if not isinstance(value, dict):
+        return value
+    changed = {}
+    for key, item in value.items():
+        if key == "href" and isinstance(item, str) and item.startswith(_SEED_ROOT):
+            changed[key] = served_root + item[len(_SEED_ROOT):]
+        elif isinstance(item, (dict, list)):
+            moved = _moved(item, served_root)
+            if moved is not item:
+                changed[key] = moved
+    return {**value, **changed} if changed else value
 
 
 class SeedError(ValueError):

@@ -1,4 +1,5 @@
-"""Print the README's agreement tables: Newman and ctk-runner on the sandbox and every stand-in.
+"""Print the agreement tables of docs/harness/agreement.md: Newman and ctk-runner on the
+sandbox and every stand-in.
 
 Run from the repository root: ``python tests/agreement_table.py``. It uses
 the same targets, Newman and comparison as tests/test_ctk_newman.py and

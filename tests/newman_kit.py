@@ -2,11 +2,12 @@
 
 :func:`newman_executable` installs ``newman@NEWMAN_VERSION`` from the npm
 registry into a cache directory once (under a file lock: pytest-xdist workers
-may ask at the same time) and returns the path of its executable, or ``None``
-when node/npm are missing. :func:`run_newman` runs the published collection
-against API roots (in one node process); :func:`verdict` and :func:`outcomes` reduce a Newman-shaped
-report (Newman's own, or ctk-runner's ``report.json``) to what both tools must
-agree on.
+may ask at the same time; about 66 MB in ``~/.cache/tmf629-sandbox/newman``, or
+``$TMF629_CACHE_DIR/newman``) and returns the path of its executable, or ``None``
+when node/npm are missing or ``TMF629_NO_NEWMAN=1`` declines the download.
+:func:`run_newman` runs the published collection against API roots (in one
+node process); :func:`verdict` and :func:`outcomes` reduce a Newman-shaped report
+(Newman's own, or ctk-runner's ``report.json``) to what both tools must agree on.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def newman_executable() -> Path | None:
     if npm is None or node is None:
         return None
     executable = CACHE_DIR / "node_modules" / ".bin" / "newman"
+    if os.environ.get("TMF629_NO_NEWMAN") == "1":
+        return None  # declined: no download (the comparison with Newman skips, saying so)
     with locked(CACHE_DIR.parent / "newman.lock"):
         if _version(executable) != NEWMAN_VERSION:
             # No registry (offline): no Newman, and the caller says why it skips.

@@ -3,7 +3,7 @@ what a partner and the operator see, at desktop and phone width.
 
 Needs Playwright and a Chromium (``/usr/bin/chromium`` or ``TMF629_CHROMIUM``); without them
 these tests skip, unless ``TMF629_REQUIRE_CHROMIUM=1`` (CI) makes them fail. With
-``TMF629_SCREENSHOTS=<dir>`` they also save the README's screenshots there.
+``TMF629_SCREENSHOTS=<dir>`` they also save the documentation's screenshots there (docs/img).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def populate(hosted: Hosted) -> None:
                json={"method": "GET", "path": "/customer/*", "action": "status",
                      "status": 503})
     acme.get(f"{api}/customer/any", timeout=10)
+    acme.get(f"{api}/customer?name.like=x", timeout=10)  # a 400 whose query string matters
     admin.delete(f"{hosted.root}/admin/tenants/acme/faults", timeout=10)
     acme.post(f"{api}/hub", json={"callback": f"http://127.0.0.1:{closed_port()}/hooks"},
               timeout=10)
@@ -71,8 +72,11 @@ def sign_in(browser: Any, hosted: Hosted, secret: str, viewport: dict[str, int])
 
 
 def fits(page: Any) -> bool:
-    """Nothing but the tables' own scroll boxes is wider than the viewport."""
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+    """Nothing is wider than the viewport, not even inside the tables' boxes: at phone width
+    every column is on screen, none cut off behind a horizontal scroll."""
+    return bool(page.evaluate("""() => document.documentElement.scrollWidth <= innerWidth
+        && [...document.querySelectorAll('.scroll')].every(
+               box => box.scrollWidth <= box.clientWidth + 1)"""))
 
 
 def shot(page: Any, name: str) -> None:
@@ -115,9 +119,39 @@ def test_the_failed_request_stands_out_in_the_journal(browser: Any, scene: Hoste
         "e => getComputedStyle(e).backgroundColor")
     assert colour != ok_colour
     assert ACME_KEY not in page.content()
+    # the full URL, query string included, and the whole body on request
+    bad_filter = page.locator("#journal tr.failed", has_text="name.like=x")
+    assert bad_filter.count() == 1
+    assert "/customer?name.like=x" in bad_filter.locator("td.request").inner_text()
+    body = bad_filter.locator("details.response-body")
+    assert not body.locator("pre").is_visible()
+    body.locator("summary").click()
+    whole = body.locator("pre").inner_text()
+    assert whole.rstrip().endswith("}") and '"@type":"Error"' in whole.replace(" ", "")
+    if viewport is PHONE:  # each card shows its column's name beside the value
+        status = failed.locator("td[data-label=Status]")
+        assert status.is_visible()
+        label = status.evaluate("e => getComputedStyle(e, '::before').content")
+        assert "Status" in label
     assert fits(page)
     if viewport is DESKTOP:
         shot(page, "console-journal.png")
+    else:
+        shot(page, "console-journal-phone.png")
+    page.close()
+
+
+def test_an_open_sandbox_console_offers_no_sign_in_or_out(browser: Any,
+                                                          sandbox_process: Any) -> None:
+    root = sandbox_process.url.split("/tmf-api/")[0]
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{root}/console/")
+    page.wait_for_selector("#customers")
+    header = page.inner_text("header")
+    assert "operator" not in header and "Sign out" not in header
+    assert page.locator("form[action$='/logout']").count() == 0
+    assert "open sandbox" in header
+    assert fits(page)
     page.close()
 
 
@@ -171,4 +205,25 @@ def test_the_docs_page_renders_offline_from_the_server(browser: Any, scene: Host
     page.wait_for_selector(".opblock-summary-path >> text=/customer")
     assert origins == {scene.root.split("/")[2]}  # nothing from a CDN
     shot(page, "docs-page.png")
+    page.close()
+
+
+def test_a_partner_tries_the_api_from_the_docs_page_with_their_key(browser: Any,
+                                                                   scene: Hosted) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{scene.api}/docs/")
+    page.click(".swagger-ui .auth-wrapper button.authorize")
+    page.fill(".swagger-ui .modal-ux input[type=text]", ACME_KEY)
+    page.click(".swagger-ui .modal-ux .auth-btn-wrapper button.authorize")
+    page.click(".swagger-ui .modal-ux button.btn-done")
+    operation = page.locator(".opblock-get", has=page.locator(
+        ".opblock-summary-path", has_text="/customer")).filter(
+        has_not=page.locator(".opblock-summary-path", has_text="{id}")).first
+    operation.locator(".opblock-summary").click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table .response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    assert "Zebra Traders" in operation.locator(".live-responses-table").inner_text()
     page.close()

@@ -1,7 +1,7 @@
 """Hostile input against the real ``tmf629-sandbox`` process, as a table.
 
 Every case asserts the status, a TMF ``Error`` JSON body (unless waitress
-answers itself, as the README documents), an unchanged store, a bounded
+answers itself, as docs/limits.md documents), an unchanged store, a bounded
 resident set (``VmRSS`` from ``/proc``) and a health request answered
 promptly afterwards. The read-only table shares one server per module.
 """
@@ -73,7 +73,7 @@ class Case:
     #: The body: bytes as they are, anything else as JSON; a callable is built lazily.
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    #: Waitress answers before the app can: plain text, documented in the README.
+    #: Waitress answers before the app can: plain text, documented in docs/limits.md.
     by_waitress: bool = False
 
 

@@ -5,7 +5,8 @@ A strict check (:mod:`ctk_runner.strict.checks`, :mod:`~ctk_runner.strict.x1_che
 hand: :func:`judge` and :func:`skip` look the rule up here, so every finding
 carries its ``source`` and ``severity`` and a rule without an entry cannot be
 reported at all. ``--rules`` selects sources (:func:`parse_sources`); the
-README's list of strict rules is :func:`markdown_table` (a test compares them).
+list of strict rules in docs/harness/index.md is :func:`markdown_table` (a test
+compares them).
 
 Sources: ``swagger`` (the API's contract states it: the TMF629 v4.0.0 swagger, or for
 ``--api v5`` the v5.0.1 OAS, named in each rule's ``where``), ``tmf630`` (the
@@ -204,7 +205,7 @@ def parse_sources(text: str) -> tuple[Source, ...]:
 
 
 def markdown_table() -> str:
-    """The README's list of strict rules."""
+    """The list of strict rules in docs/harness/index.md."""
     lines = ["| strict rule | source | severity | where |", "|---|---|---|---|"]
     lines += [f"| {r.name} | `{r.source}` | {r.severity} | {r.where} |" for r in RULES.values()]
     return "\n".join(lines)

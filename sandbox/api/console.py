@@ -51,13 +51,15 @@ class Viewer:
     tenant: Tenant
     operator: bool
     tenants: list[str]
+    #: An open sandbox: nobody signed in, so the pages offer no sign-out and name no role.
+    open: bool = False
 
 
 def viewer() -> Viewer | None:
     """Who is looking, from the console cookie's session; None: sign in first."""
     config, hosted = settings(), tenancy.registry()
     if hosted.open and not tenancy.admin_required(config, hosted) and not config.admin_token:
-        return Viewer(hosted.default, True, [])
+        return Viewer(hosted.default, True, [], open=True)
     ident = request.cookies.get(COOKIE, "")
     session = sessions().find(ident) if ident else None
     if session is None:

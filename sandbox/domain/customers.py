@@ -20,6 +20,7 @@ from sandbox.domain.patch import MERGE_PATCH, apply_patch, check_body
 from sandbox.domain.validation import reject_unknown_attributes, validate
 from sandbox.errors import bad_request, not_found
 from sandbox.repository import Document, Repository
+from sandbox.seed import served_refs
 
 SERVER_OWNED = ("id", "href")
 #: What the conformance kit requires of every instance besides id and href: no patch removes it.
@@ -104,7 +105,9 @@ class CustomerService:
         """The stored document as clients see it: ``id``, ``href`` first."""
         href = hrefs.href_of(hrefs.prefix(base_url), doc["id"])
         shown: Document = {"id": doc["id"], hrefs.NAME: href}
-        shown.update((k, v) for k, v in doc.items() if k not in SERVER_OWNED)
+        # Nested references of seed customers follow the address too (seed.served_refs).
+        shown.update((k, served_refs(v, base_url)) for k, v in doc.items()
+                     if k not in SERVER_OWNED)
         return shown
 
     def _notify(self, change: Change) -> None:
