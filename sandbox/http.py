@@ -116,9 +116,10 @@ def api_version() -> ApiVersion:
     return found[1] if found else V4
 
 
-def api_base_url() -> str:
-    """The public API root of the request's version, without trailing slash, for hrefs."""
-    prefix = api_prefix()
+def api_base_url(version: ApiVersion | None = None) -> str:
+    """The public API root of the request's version (or of ``version``), without trailing
+    slash, for hrefs."""
+    prefix = api_prefix() if version is None else version.prefix
     public = settings().public_url
     if public:
         return strip_prefix(public.rstrip("/")) + prefix

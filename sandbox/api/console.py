@@ -22,11 +22,13 @@ from werkzeug.wrappers import Response
 from sandbox import tenancy
 from sandbox.config import Config
 from sandbox.domain import query
+from sandbox.domain.customers import CustomerService
 from sandbox.errors import ApiError
 from sandbox.hosting.sessions import MemorySessions, Session, SessionStore
 from sandbox.hosting.tenant import Tenant
 from sandbox.hosting.tenants_file import key_digest
 from sandbox.http import api_base_url, settings
+from sandbox.versions import V4, V5, ApiVersion
 
 bp = Blueprint("console", __name__)
 COOKIE = "tmf629_console"
@@ -83,8 +85,21 @@ def _holds(tenant: Tenant, digest: str | None) -> bool:
 
 
 def page(template: str, who: Viewer, **context: object) -> str:
-    return render_template(template, who=who, tenant_arg=(
-        {"tenant": who.tenant.name} if who.tenants else {}), **context)
+    version = chosen_version(who)
+    tenant_arg = {"tenant": who.tenant.name} if who.tenants else {}
+    return render_template(template, who=who, tenant_arg=tenant_arg, api=version.key,
+                           api_arg={**tenant_arg, **({"api": "v5"} if version is V5 else {})},
+                           versions=[v.key for v in (V4, V5) if _service(who, v)],
+                           **context)
+
+
+def chosen_version(who: Viewer) -> ApiVersion:
+    """The API version whose customers the page shows (``?api=v5``; v4 by default)."""
+    return V5 if request.args.get("api") == "v5" and _service(who, V5) else V4
+
+
+def _service(who: Viewer, version: ApiVersion) -> CustomerService | None:
+    return who.tenant.customers_v5 if version is V5 else who.tenant.customers
 
 
 def _signed_in_as(key: str, config: Config) -> Session | None:
@@ -134,10 +149,13 @@ def customers() -> Response | str:
     who = viewer()
     if who is None:
         return redirect(url_for("console.login"))
-    given = [(k, v) for k, v in request.args.items(multi=True) if v and k != "tenant"]
+    given = [(k, v) for k, v in request.args.items(multi=True)
+             if v and k not in ("tenant", "api")]
     filters = query.parse_filters(given)
+    version = chosen_version(who)
+    service = _service(who, version) or who.tenant.customers
     with query.regex_slot(query.uses_regex(filters)):
-        found = who.tenant.customers.list(filters, api_base_url(), offset=0, limit=PAGE)
+        found = service.list(filters, api_base_url(version), offset=0, limit=PAGE)
     return page("console_customers.html", who, customers=found.items, total=found.total,
                 filters=given)
 
@@ -147,7 +165,9 @@ def customer(ident: str) -> Response | str:
     who = viewer()
     if who is None:
         return redirect(url_for("console.login"))
-    found = who.tenant.customers.get(ident, api_base_url())
+    version = chosen_version(who)
+    service = _service(who, version) or who.tenant.customers
+    found = service.get(ident, api_base_url(version))
     return page("console_customer.html", who, customer=found,
                 text=json.dumps(found, indent=2, ensure_ascii=False))
 
@@ -166,8 +186,11 @@ def events() -> Response | str:
     who = viewer()
     if who is None:
         return redirect(url_for("console.login"))
-    parts = who.tenant.notifications
-    return page("console_events.html", who, subscriptions=parts.hub.subscriptions(),
+    parts, v5 = who.tenant.notifications, who.tenant.notifications_v5
+    # Both versions' subscriptions; deliveries and received events are one log each.
+    subscriptions = [("v4", s) for s in parts.hub.subscriptions()] + (
+        [("v5", s) for s in v5.hub.subscriptions()] if v5 is not None else [])
+    return page("console_events.html", who, subscriptions=subscriptions,
                 deliveries=list(reversed(parts.deliveries.all())),
                 received=list(reversed(parts.received.all())))
 
