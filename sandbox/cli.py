@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     hosting.add_argument("--prefer-faults", action=argparse.BooleanOptionalAction, default=None,
                          help="honour 'Prefer: code=503' / 'Prefer: delay=200' (default: only "
                          "when --host is loopback)")
+    hosting.add_argument("--journal", action="store_true",
+                         help="journal the API requests of an open sandbox too (hosted tenants' "
+                         "requests always are), for GET /admin/journal and the console")
     hosting.add_argument("--journal-size", type=_positive_int, default=Config.journal_size,
                          help="requests each tenant's journal keeps (default: %(default)s)")
     hosting.add_argument("--max-tenants", type=_positive_int, default=Config.max_tenants,
@@ -217,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin_token=args.admin_token or None,
         faults_file=args.faults,
         prefer_faults=args.prefer_faults,
+        journal=args.journal,
         journal_size=args.journal_size,
         max_tenants=args.max_tenants,
         max_delayed_requests=args.max_delayed_requests,
