@@ -315,10 +315,11 @@ class TinyTable:
         return served, tokens.intersection(found), set()
 
     def _build_tokens(self, filters: list[query.Filter], prefix: str | None) -> None:
-        """Build the token index of every ``.eq`` filter's path that has none (outside the
-        lock: a pass over the store), unless another index already answers it."""
+        """Build the token index of every filter's path that has none (outside the lock:
+        one pass over the store, about what one scan costs), unless another index already
+        answers the filter or a token index could not (a ``.regex``, an object's text)."""
         for f in filters:
-            if f.op != "eq" or hrefs.under(f.path) or self._exact_index(f):
+            if f.op == "regex" or hrefs.under(f.path) or self._exact_index(f):
                 continue
             with self._section.mutex:
                 if f.path in self._tokens:
