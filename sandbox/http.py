@@ -111,8 +111,21 @@ def api_base_url() -> str:
     if public:
         public = public.rstrip("/")
         return public if public.endswith(API_PREFIX) else public + API_PREFIX
-    # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix).
-    return request.host_url.rstrip("/") + request.script_root + API_PREFIX
+    # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix), which rewrote
+    # the environ this key is read from. Werkzeug derives it anew on every request (IRI
+    # decoding and all): kept per key, a bounded few (the Host header is the client's).
+    environ = request.environ
+    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+           environ.get("SERVER_NAME"), environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME"))
+    found = _BASE_URLS.get(key)
+    if found is None:
+        found = request.host_url.rstrip("/") + request.script_root + API_PREFIX
+        if len(_BASE_URLS) < 64:
+            _BASE_URLS[key] = found
+    return found
+
+
+_BASE_URLS: dict[tuple[object, ...], str] = {}
 
 
 def check_query(raw: bytes, config: Config) -> None:
