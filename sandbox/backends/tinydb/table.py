@@ -233,8 +233,8 @@ class TinyTable:
         self._build_tokens(wanted, href_prefix)
         by_regex = self._regex_index(wanted)
         with self._section.mutex:
-            chosen = (self._served(wanted, href_prefix) or self._best_index(wanted, href_prefix)
-                      or self._regex_ids(by_regex))
+            chosen = (self._served(wanted, href_prefix, by_regex)
+                      or self._best_index(wanted, href_prefix) or self._regex_ids(by_regex))
             exact = chosen[1] if chosen is not None and len(chosen[0]) == len(wanted) \
                 and not chosen[2] else None
             page: list[bytes] | None = None
@@ -296,9 +296,12 @@ class TinyTable:
         index = self._indexes.get(f.path)
         return f.path in _BY_ID or (index is not None and not index.others)
 
-    def _served(self, filters: list[query.Filter], prefix: str | None) -> Chosen | None:
-        """Under the lock: the filters the id map, equality and token indexes answer
-        exactly, and the ids matching them all."""
+    def _served(self, filters: list[query.Filter], prefix: str | None,
+                by_regex: tuple[query.Filter, list[str], int, frozenset[str]] | None
+                ) -> Chosen | None:
+        """Under the lock: the filters the id map, equality and token indexes (and a regex
+        on an equality index without odd values) answer exactly, and the ids matching
+        them all."""
         served: list[query.Filter] = []
         found: list[tokens.Ids | set[int]] = []
         for f in filters:
@@ -312,6 +315,10 @@ class TinyTable:
                 found.append(index.find(f))
         if not served:
             return None
+        regex = self._regex_ids(by_regex)
+        if regex is not None and not regex[2]:
+            served += regex[0]
+            found.append(regex[1])
         return served, tokens.intersection(found), set()
 
     def _build_tokens(self, filters: list[query.Filter], prefix: str | None) -> None:
