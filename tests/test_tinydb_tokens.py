@@ -21,6 +21,7 @@ from sandbox.backends.tinydb import open_database, tokens
 from sandbox.backends.tinydb.table import MAX_PATH_INDEXES, TinyTable
 from sandbox.domain import query
 from sandbox.repository import MEMORY
+from tests.test_storage_search import write
 
 SCORES = st.one_of(st.integers(600, 603), st.sampled_from([601.0, 602.5, "602", None]))
 INSTANTS = st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00",
@@ -66,17 +67,6 @@ def definition(table: TinyTable, wanted: list[query.Filter]) -> tuple[list[str],
 def answered(table: TinyTable, wanted: list[query.Filter]) -> tuple[list[str], int]:
     result = table.search(wanted)
     return [doc["id"] for doc in result.items], result.total
-
-
-def write(table: TinyTable, writes: list[tuple[str, int, dict[str, Any]]]) -> None:
-    for op, key, body in writes:
-        ident = f"c{key}"
-        if op == "insert" and table.get(ident) is None:
-            table.insert({"id": ident, **body})
-        elif op == "update":
-            table.update(ident, lambda d, body=body: {"id": d["id"], **body})  # type: ignore[misc]
-        elif op == "delete":
-            table.delete(ident)
 
 
 def build_every_index(table: TinyTable) -> None:
