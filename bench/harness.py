@@ -102,6 +102,22 @@ def measure_plan(pool: ProcessPoolExecutor, clients: int, plan: Plan,
         figures[f"{label} p50"], figures[f"{label} p99"] = measure(pool, clients, jobs)
 
 
+#: A target: the figure's name, the most it may be, and what it is about.
+Target = tuple[str, float, str]
+
+
+def print_targets(size: int, figures: dict[str, float], targets: list[Target]) -> None:
+    """A Markdown table of the targets at ``size``: each figure, its target, met or not."""
+    print(f"\nTargets at {size:,}:\n")
+    print("| figure | measured | target | met |")
+    print("|---|---|---|---|")
+    for key, most, unit in targets:
+        value = figures.get(key)
+        shown = "not measured" if value is None else f"{value:,.1f} {unit}"
+        met = "" if value is None else "yes" if value <= most else "**no**"
+        print(f"| {key} | {shown} | <= {most:,g} {unit} | {met} |")
+
+
 def print_table(sizes: list[int], results: dict[int, dict[str, float]]) -> None:
     """A Markdown table: one column per store size, ratios to the smallest."""
     base = results[sizes[0]]

@@ -35,10 +35,12 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # "//" must not be merged into a 308 redirect with an HTML body: it is a 404.
     app.url_map.merge_slashes = False
-    # Behind a trusted proxy Werkzeug rewrites the request from X-Forwarded-Proto/Host,
-    # so hrefs built from request.host_url are the ones the client can reach.
-    app.wsgi_app = http.TrustedProxies(  # type: ignore[method-assign]
-        app.wsgi_app, settings.trusted_proxies)
+    if settings.trusted_proxies:
+        # Behind a trusted proxy Werkzeug rewrites the request from X-Forwarded-Proto/Host,
+        # so hrefs built from request.host_url are the ones the client can reach. Without
+        # one nothing reads X-Forwarded-* (Werkzeug alone never does): no middleware.
+        app.wsgi_app = http.TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, settings.trusted_proxies)
     patterns.configure(patterns.PatternLimits(
         max_length=settings.regex_max_length, max_repeat=settings.regex_max_repeat,
         max_expansion=settings.regex_max_expansion, budget_seconds=settings.regex_budget,
@@ -146,7 +148,7 @@ def build_tenant(settings: Config, backend: Backend, spec: TenantSpec, faults: A
         raise
     return Tenant(spec, db, service, notifications, seed,
                   RequestJournal(settings.journal_size, settings.journal_body_bytes,
-                                 state.journal), rules,
+                                 state.journal, recording=hosted or settings.journal), rules,
                   customers_v5=service_v5, notifications_v5=notifications_v5,
                   seed_file_v5=seed_v5, v5_collection=V5.collection)
 

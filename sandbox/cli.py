@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import logging.handlers
 import os
+import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from errno import EACCES, EADDRINUSE
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from sandbox import serving, tenancy
 from sandbox.app import create_app
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     hosting.add_argument("--prefer-faults", action=argparse.BooleanOptionalAction, default=None,
                          help="honour 'Prefer: code=503' / 'Prefer: delay=200' (default: only "
                          "when --host is loopback)")
+    hosting.add_argument("--journal", action="store_true",
+                         help="journal the API requests of an open sandbox too (hosted tenants' "
+                         "requests always are), for GET /admin/journal and the console")
     hosting.add_argument("--journal-size", type=_positive_int, default=Config.journal_size,
                          help="requests each tenant's journal keeps (default: %(default)s)")
     hosting.add_argument("--max-tenants", type=_positive_int, default=Config.max_tenants,
@@ -198,11 +204,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["check"]:
         return check_command.main(arguments[1:])
     args = build_parser().parse_args(arguments)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(message)s",
-        stream=sys.stderr,
-    )
+    writer = _log_writer(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return _serve(args)
+    finally:
+        writer.stop()  # every line logged is written before the process ends
+
+
+def _log_writer(level: int) -> LogWriter:
+    """Log lines go to stderr from one writer thread, in batches: a request thread only
+    queues its record. Formatting and writing (a flush per line) in the request threads
+    made them contend for the handler's lock and switch threads around every write,
+    which cost more CPU than the rest of a GET."""
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = LogWriter(lines, sys.stderr, logging.Formatter("%(asctime)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[_Queued(lines)])
+    writer.start()
+    return writer
+
+
+class _Queued(logging.handlers.QueueHandler):
+    """Queues the record as it is: formatted by the writer (the sandbox's arguments are
+    plain values, safe to format later)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class LogWriter(threading.Thread):
+    """Writes the queued records every ``interval`` seconds, one write and flush a batch."""
+
+    def __init__(self, lines: queue.SimpleQueue[logging.LogRecord], stream: TextIO,
+                 formatter: logging.Formatter, interval: float = 0.05) -> None:
+        super().__init__(name="log-writer", daemon=True)
+        self.lines, self.stream, self.formatter = lines, stream, formatter
+        self.interval = interval
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.drain()
+
+    def drain(self) -> None:
+        batch: list[str] = []
+        while True:
+            try:
+                batch.append(self.formatter.format(self.lines.get_nowait()) + "\n")
+            except queue.Empty:
+                break
+        if batch:
+            try:
+                self.stream.write("".join(batch))
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr gone: the lines cannot be written anyway
+                pass
+
+    def stop(self) -> None:
+        """Write what is queued and end the thread."""
+        self._stopping.set()
+        if self.is_alive():
+            self.join()
+        self.drain()
+
+
+def _serve(args: argparse.Namespace) -> int:
     config = Config(
         db_path=args.db,
         seed_file=None if args.no_seed else args.seed,
@@ -220,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin_token=args.admin_token or None,
         faults_file=args.faults,
         prefer_faults=args.prefer_faults,
+        journal=args.journal,
         journal_size=args.journal_size,
         max_tenants=args.max_tenants,
         max_delayed_requests=args.max_delayed_requests,

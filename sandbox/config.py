@@ -88,6 +88,9 @@ class Config:
     #: Honour "Prefer: code=503" / "Prefer: delay=200"; None: only on a loopback bind_host.
     prefer_faults: bool | None = None
     max_tenants: int = 100
+    #: Whether the open sandbox journals its API requests too (hosted tenants always do):
+    #: off, a request pays nothing for a journal nobody reads.
+    journal: bool = False
     #: Requests each tenant's journal keeps, and bytes of each body it keeps.
     journal_size: int = 200
     journal_body_bytes: int = 4096

@@ -30,14 +30,16 @@ from sandbox.versions import V4, ApiVersion, prefix_of, strip_prefix
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
 access_log = logging.getLogger("sandbox.access")
 error_log = logging.getLogger("sandbox.error")
+# ensure_ascii=False keeps names like "Zoë" readable, and json never escapes "/", so an
+# href appears verbatim in the raw text. One encoder: json.dumps with options builds one
+# per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    # ensure_ascii=False keeps names like "Zoë" readable, and json never
-    # escapes "/", so an href appears verbatim in the raw text.
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    body = _ENCODER.encode(data)
     return Response(body, status=status, headers=headers, content_type=JSON_MEDIA_TYPE)
 
 
@@ -123,8 +125,21 @@ def api_base_url(version: ApiVersion | None = None) -> str:
     public = settings().public_url
     if public:
         return strip_prefix(public.rstrip("/")) + prefix
-    # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix).
-    return request.host_url.rstrip("/") + request.script_root + prefix
+    # request.host_url already reflects X-Forwarded-Proto/Host (ProxyFix), which rewrote
+    # the environ this key is read from. Werkzeug derives it anew on every request (IRI
+    # decoding and all): kept per key, a bounded few (the Host header is the client's).
+    environ = request.environ
+    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+           environ.get("SERVER_NAME"), environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME"))
+    found = _BASE_URLS.get(key)
+    if found is None:
+        found = request.host_url.rstrip("/") + request.script_root
+        if len(_BASE_URLS) < 64:
+            _BASE_URLS[key] = found
+    return found + prefix
+
+
+_BASE_URLS: dict[tuple[object, ...], str] = {}
 
 
 def check_query(raw: bytes, config: Config) -> None:
@@ -177,28 +192,37 @@ def register(app: Flask) -> None:
         g.started = time.perf_counter()
         check_query(request.query_string, settings())
 
+    # One after-request hook (each hook is a call through Flask's machinery per request).
     @app.after_request
-    def _no_content_without_type(response: Response) -> Response:
-        if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
-            # Flask's automatic OPTIONS answer is an empty text/html 200.
-            response.status_code = 204
-        if response.status_code == 204:
-            # An empty answer has no media type; Flask would label it text/html.
-            del response.headers["Content-Type"]
-        # Answers are data, never to be sniffed into HTML nor kept by caches.
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"
+    def _finish(response: Response) -> Response:
+        _label(response)
+        if access_log.isEnabledFor(logging.INFO):
+            _log(response)
         return response
 
-    @app.after_request
-    def _log(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        # A key sent as ?api_key=... is refused, but must not stay readable in the log.
-        raw = request.query_string.decode("latin-1")
-        query = f"?{masked_query(raw)}" if raw else ""
-        access_log.info(
-            '%s "%s %s%s" %s %s %.1fms',
-            request.remote_addr, request.method, request.path, query,
-            response.status_code, response.calculate_content_length() or 0, elapsed_ms,
-        )
-        return response
+
+def _label(response: Response) -> None:
+    status = response.status_code
+    if status == 200 and request.method == "OPTIONS" and not response.data:
+        # Flask's automatic OPTIONS answer is an empty text/html 200.
+        response.status_code = status = 204
+    headers = response.headers
+    if status == 204:
+        # An empty answer has no media type; Flask would label it text/html.
+        del headers["Content-Type"]
+    # Answers are data, never to be sniffed into HTML nor kept by caches.
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Cache-Control"] = "no-store"
+
+
+def _log(response: Response) -> None:
+    elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    # A key sent as ?api_key=... is refused, but must not stay readable in the log.
+    raw = request.query_string
+    query = f"?{masked_query(raw.decode('latin-1'))}" if raw else ""
+    # The record is made directly: Logger.info would walk the stack for the caller's
+    # file and line, which this line never shows, on every request.
+    access_log.handle(access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, '%s "%s %s%s" %s %s %.1fms',
+        (request.remote_addr, request.method, request.path, query, response.status_code,
+         response.calculate_content_length() or 0, elapsed_ms), None))

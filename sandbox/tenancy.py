@@ -180,10 +180,10 @@ def _is_api(path: str) -> bool:
     return prefix_of(path) is not None and not path.startswith(PUBLIC)
 
 
-def _apply_faults(config: Config) -> None:
+def _apply_faults(prefer: bool) -> None:
     tenant = current()
     fault: Fault | None = None
-    if prefer_allowed(config):
+    if prefer and "HTTP_PREFER" in request.environ:
         fault = parse_prefer(request.headers.getlist("Prefer"), tenant.faults.max_delay_ms)
     if fault is None:
         # A rule's path is relative to the API root: it applies to every version.
@@ -216,8 +216,8 @@ def _journal(response: Response) -> Response:
     if g.get("preference") and not g.get("fault", "").endswith("busy"):
         response.headers["Preference-Applied"] = g.preference
     tenant: Tenant | None = g.get("tenant")
-    if tenant is None or not _is_api(request.path):  # operators' requests are not journaled
-        return response
+    if tenant is None or not tenant.journal.recording or not _is_api(request.path):
+        return response  # operators' requests are not journaled
     body = b"" if response.is_streamed else response.get_data()
     try:
         sent = request.get_data(cache=True)
@@ -266,11 +266,13 @@ def install(app: Flask, tenants: Registry) -> None:
         app.config["SANDBOX"].max_delayed_requests)
     app.wsgi_app = DropConnections(app.wsgi_app)  # type: ignore[method-assign]
 
+    prefer = prefer_allowed(app.config["SANDBOX"])  # the config never changes
+
     @app.before_request
     def _tenant_and_faults() -> None:
         if _is_api(request.path):
             current()
-            _apply_faults(app.config["SANDBOX"])
+            _apply_faults(prefer)
 
     app.after_request(_journal)
     app.register_error_handler(StoreGone, _gone)

@@ -130,7 +130,13 @@ def test_concurrent_creates_and_patches_lose_no_write(db_path: Path) -> None:
 
 
 def test_server_logs_each_request_and_stops_cleanly_on_ctrl_c(db_path: Path) -> None:
-    process = SandboxProcess(db=db_path, command=["tmf629-sandbox"]).start()
+    # A test worker may ignore SIGINT, and a child inherits an ignored signal; a user's
+    # shell starts the sandbox with Ctrl-C in effect, so the child must be started so too.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = SandboxProcess(db=db_path, command=["tmf629-sandbox"]).start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         requests.get(f"{process.url}customer?status=Approved")
         requests.get(f"{process.url}customer/nope")

@@ -211,7 +211,7 @@ def test_prefer_is_honoured_only_where_allowed(tmp_path: Path, overrides: dict[s
 
 
 def test_an_open_sandbox_keeps_its_journal_and_faults_at_admin(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = _app(tmp_path, journal=True)
     try:
         client = app.test_client()
         client.get("/tmf-api/customerManagement/v4/customer?limit=1",
@@ -226,6 +226,30 @@ def test_an_open_sandbox_keeps_its_journal_and_faults_at_admin(tmp_path: Path) -
         assert client.delete("/admin/tenants/default").status_code == 409
     finally:
         app.extensions["sandbox.tenants"].close()
+
+
+def test_an_open_sandbox_journals_only_when_asked(tmp_path: Path) -> None:
+    """Nobody reads an open sandbox's journal unless it asked for one (``--journal``):
+    without it a request records nothing; hosted tenants always record."""
+    url = "/tmf-api/customerManagement/v4/customer?limit=1"
+    for asked, recorded in ((False, []), (True, ["/tmf-api/customerManagement/v4/customer"])):
+        (tmp_path / str(asked)).mkdir()
+        app = _app(tmp_path / str(asked), journal=asked)
+        try:
+            client = app.test_client()
+            assert client.get(url).status_code == 206
+            assert [e["path"] for e in client.get("/admin/journal").json] == recorded
+        finally:
+            app.extensions["sandbox.tenants"].close()
+    (tmp_path / "ids").mkdir()
+    app = _app(tmp_path / "ids", journal=True)
+    try:
+        for _ in range(3):
+            app.test_client().get(url)
+        ids = {e["id"] for e in app.test_client().get("/admin/journal").json}
+    finally:
+        app.extensions["sandbox.tenants"].close()
+    assert len(ids) == 3  # cheap ids, still one per entry
 
 
 def test_a_bad_tenants_file_is_a_sentence_at_start(tmp_path: Path,
@@ -283,7 +307,7 @@ def test_clear_keys_kept_by_an_older_version_still_select_their_tenant(tmp_path:
 
 
 def test_delays_take_a_slot_and_skip_when_every_slot_is_busy(tmp_path: Path) -> None:
-    app = _app(tmp_path, max_delayed_requests=1)
+    app = _app(tmp_path, max_delayed_requests=1, journal=True)
     try:
         slots = app.extensions["sandbox.delay_slots"]
         client = app.test_client()

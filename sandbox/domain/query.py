@@ -280,7 +280,13 @@ def holds(f: Filter, value: Any) -> bool:
     """Whether one stored value satisfies ``f``."""
     if f.op == "regex":
         return _search(f, as_text(value))
-    stored = comparable(value, f.hint)
+    return admits(f, comparable(value, f.hint))
+
+
+def admits(f: Filter, stored: Comparable) -> bool:
+    """Whether a stored value typed as ``stored`` (its :func:`comparable` at ``f``'s
+    attribute) satisfies ``f`` (any operator but ``.regex``): what an index keyed by
+    typed values tests once per distinct value."""
     if f.op == "eq":
         return stored in candidates(f)
     if f.op == "ne":

@@ -6,12 +6,19 @@ the injected fault if any. The journal keeps ``size`` entries, oldest dropped
 first, so its memory is bounded by ``size`` times the caps. The entries live in
 the backend's :class:`JournalStore`: in memory beside a file store, in a table
 every process sharing a PostgreSQL database writes and reads.
+
+A journal records only when ``recording`` (hosted tenants, or an open sandbox
+started with ``--journal``): nobody reads an open sandbox's journal unless it
+asked for one, and recording is a good share of a request's cost. Entry ids
+are a per-process random prefix and a counter: unique across the processes
+sharing a database, without a ``uuid4`` (7 % of a request) per entry.
 """
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
-import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +29,13 @@ from sandbox.errors import bad_request
 from sandbox.hosting.secrets import masked_headers, masked_url
 
 FILTERS = ("method", "path", "status", "since", "fault")
+_PROCESS = secrets.token_hex(6)
+_SERIAL = itertools.count(1)  # next() on a count is atomic: no lock needed
+
+
+def entry_id() -> str:
+    """A journal entry id, unique across processes: this process's prefix and a serial."""
+    return f"{_PROCESS}-{next(_SERIAL)}"
 
 
 def capped(body: bytes, cap: int) -> tuple[str, bool]:
@@ -115,10 +129,12 @@ class RequestJournal:
     """The last ``size`` requests of one tenant, newest last; thread-safe."""
 
     def __init__(self, size: int = 200, body_cap: int = 4096,
-                 store: JournalStore | None = None) -> None:
+                 store: JournalStore | None = None, recording: bool = True) -> None:
         self.size = size
         self.body_cap = body_cap
         self.store = store or MemoryJournal(size)
+        #: Whether requests are recorded at all (the HTTP layer asks before it gathers).
+        self.recording = recording
 
     def record(self, *, method: str, url: str, path: str, headers: Iterable[tuple[str, str]],
                body: bytes, status: int, response: bytes, latency_ms: float,
@@ -126,7 +142,7 @@ class RequestJournal:
         request_body, request_cut = capped(body, self.body_cap)
         response_body, response_cut = capped(response, self.body_cap)
         entry: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": entry_id(),
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "method": method, "url": masked_url(url), "path": path,
             "requestHeaders": masked_headers(headers),

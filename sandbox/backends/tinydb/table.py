@@ -19,6 +19,8 @@ the journal gives.
 from __future__ import annotations
 
 import heapq
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from itertools import islice
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from sandbox.backends.tinydb import indexes, scan
+from sandbox.backends.tinydb import indexes, scan, tokens
 from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.backends.tinydb.snapshot import encode
 from sandbox.domain import hrefs, query, sorting
@@ -34,6 +36,11 @@ from sandbox.repository import Document, SearchResult
 
 #: The paths the id map answers: the id, and the href derived from it.
 _BY_ID = (("id",), hrefs.PATH)
+#: Token indexes a table keeps at most, least recently used dropped first (the paths come
+#: from clients; a dropped one is built again when needed).
+MAX_PATH_INDEXES = 64
+#: (the filters an index answered, their exact ids or candidates, ids to test all filters on)
+Chosen = tuple[list[query.Filter], "tokens.Ids | set[int]", set[int]]
 
 
 class Section(Protocol):
@@ -61,6 +68,12 @@ class TinyTable:
         self._rows: dict[int, bytes] = {}
         self._ids: dict[str, int] = {}
         self._indexes = {path: EqualityIndex(path) for path in INDEXED_PATHS}
+        #: Token indexes of the paths searches filtered on, most recently used last.
+        self._tokens: OrderedDict[tuple[str, ...], tokens.PathIndex] = OrderedDict()
+        #: Doc ids written while a token index is being filled outside the lock, one set
+        #: per fill in progress; one fill at a time (``_filling``).
+        self._touched: list[set[int]] = []
+        self._filling = threading.Lock()
         self._next = 1
         #: Counts the changes, so a search can tell whether an index moved while it read.
         self._version = 0
@@ -69,8 +82,10 @@ class TinyTable:
 
     def _put(self, doc_id: int, doc: Document, packed: bytes) -> None:
         old = self._rows.get(doc_id)
-        if old is not None:
-            self._unlink(doc_id, _unpack(old))
+        before = None if old is None else _unpack(old)
+        if before is not None:
+            self._unlink(doc_id, before)
+        self._retoken(doc_id, before, doc)
         self._rows[doc_id] = packed
         if isinstance(doc.get("id"), str):
             self._ids[doc["id"]] = doc_id
@@ -97,8 +112,15 @@ class TinyTable:
         for index in self._indexes.values():
             index.remove(doc_id, doc)
 
+    def _retoken(self, doc_id: int, before: Document | None, after: Document | None) -> None:
+        for index in self._tokens.values():
+            index.replace(doc_id, before, after)
+        for touched in self._touched:
+            touched.add(doc_id)
+
     def _remove(self, doc_id: int, doc: Document) -> None:
         self._unlink(doc_id, doc)
+        self._retoken(doc_id, doc, None)
         del self._rows[doc_id]
         self._version += 1
 
@@ -208,14 +230,16 @@ class TinyTable:
     ) -> SearchResult:
         wanted = list(filters)
         end = None if limit is None else offset + limit
+        self._build_tokens(wanted, href_prefix)
         by_regex = self._regex_index(wanted)
         with self._section.mutex:
-            chosen = self._best_index(wanted, href_prefix) or self._regex_ids(by_regex)
-            exact = chosen[1] if chosen is not None and len(wanted) == 1 and not chosen[2] \
-                else None
+            chosen = (self._served(wanted, href_prefix, by_regex)
+                      or self._best_index(wanted, href_prefix) or self._regex_ids(by_regex))
+            exact = chosen[1] if chosen is not None and len(chosen[0]) == len(wanted) \
+                and not chosen[2] else None
             page: list[bytes] | None = None
             if not wanted or exact is not None:
-                # No filter, or one the index answers exactly: order and cut the ids alone.
+                # No filter, or ones the indexes answer exactly: order and cut the ids alone.
                 ids = self._ordered(exact, sort, end)
                 if ids is not None:
                     total = len(self._rows) if exact is None else len(exact)
@@ -231,19 +255,22 @@ class TinyTable:
         # Only the page is decoded whole: a fresh copy the caller may keep.
         return SearchResult([_unpack(packed) for packed, _ in matched[offset:end]], len(matched))
 
-    def _ordered(self, exact: set[int] | None, sort: Sequence[sorting.SortKey],
+    def _ordered(self, exact: tokens.Ids | set[int] | None, sort: Sequence[sorting.SortKey],
                  end: int | None) -> list[int] | None:
         """Under the lock: the first ``end`` ids of ``exact`` (None: all) in ``sort`` order,
         when the ids alone tell it; None when documents must be read."""
         if not sort:
             if exact is None:
                 return list(islice(self._rows, end))
+            if not isinstance(exact, set):  # already ascending
+                return list(exact[:end])
             return (heapq.nsmallest(end, exact) if end is not None and end * 4 < len(exact)
                     else sorted(exact))
         index = self._indexes.get(sort[0].path)
         if len(sort) > 1 or index is None or index.others or sort[0].hint != "string":
             return None
-        ids = list(islice(index.ordered(sort[0].descending, exact), end))
+        within = None if exact is None else exact if isinstance(exact, set) else set(exact)
+        ids = list(islice(index.ordered(sort[0].descending, within), end))
         if end is None or len(ids) < end:
             # Documents without a value come last, in storage order.
             valued = set(ids)  # the index ran out: every valued document is in ids
@@ -251,6 +278,88 @@ class TinyTable:
             ids += islice((doc_id for doc_id in rest if doc_id not in valued),
                           None if end is None else end - len(ids))
         return ids
+
+    # -- token indexes ---------------------------------------------------------
+
+    def _token_index(self, f: query.Filter) -> tokens.PathIndex | None:
+        """Under the lock: the token index of ``f``'s path when it answers ``f``."""
+        index = self._tokens.get(f.path)
+        if index is None or f.op == "regex" or not index.answers(f):
+            return None
+        self._tokens.move_to_end(f.path)
+        return index
+
+    def _exact_index(self, f: query.Filter) -> bool:
+        """Whether the id map or an equality index answers ``f`` exactly."""
+        if f.op != "eq" or f.hint != "string":
+            return False
+        index = self._indexes.get(f.path)
+        return f.path in _BY_ID or (index is not None and not index.others)
+
+    def _served(self, filters: list[query.Filter], prefix: str | None,
+                by_regex: tuple[query.Filter, list[str], int, frozenset[str]] | None
+                ) -> Chosen | None:
+        """Under the lock: the filters the id map, equality and token indexes (and a regex
+        on an equality index without odd values) answer exactly, and the ids matching
+        them all."""
+        served: list[query.Filter] = []
+        found: list[tokens.Ids | set[int]] = []
+        for f in filters:
+            if self._exact_index(f):
+                chosen = self._best_index([f], prefix)
+                assert chosen is not None
+                served.append(f)
+                found.append(chosen[1])
+            elif (index := self._token_index(f)) is not None:
+                served.append(f)
+                found.append(index.find(f))
+        if not served:
+            return None
+        regex = self._regex_ids(by_regex)
+        if regex is not None and not regex[2]:
+            served += regex[0]
+            found.append(regex[1])
+        return served, tokens.intersection(found), set()
+
+    def _build_tokens(self, filters: list[query.Filter], prefix: str | None) -> None:
+        """Build the token index of every filter's path that has none (outside the lock:
+        one pass over the store, about what one scan costs), unless another index already
+        answers the filter or a token index could not (a ``.regex``, an object's text)."""
+        for f in filters:
+            if f.op == "regex" or hrefs.under(f.path) or self._exact_index(f):
+                continue
+            with self._section.mutex:
+                if f.path in self._tokens:
+                    continue
+            index = tokens.PathIndex(f.path)
+            if index.answers(f):
+                self._fill(index)
+
+    def _fill(self, index: tokens.PathIndex) -> None:
+        """Fill ``index`` from the stored documents outside the lock (writes go on), then
+        bring it up to date with what was written meanwhile and keep it."""
+        with self._filling:
+            with self._section.mutex:
+                if index.path in self._tokens:
+                    return  # another search built it meanwhile
+                rows = dict(self._rows)
+                touched: set[int] = set()
+                self._touched.append(touched)
+            try:
+                index.fill(rows)
+            except BaseException:
+                with self._section.mutex:
+                    self._touched.remove(touched)
+                raise
+            with self._section.mutex:
+                self._touched.remove(touched)
+                for doc_id in touched:  # from what the fill read to what is stored now
+                    before, now = rows.get(doc_id), self._rows.get(doc_id)
+                    index.replace(doc_id, None if before is None else _unpack(before),
+                                  None if now is None else _unpack(now))
+                self._tokens[index.path] = index
+                while len(self._tokens) > MAX_PATH_INDEXES:
+                    self._tokens.popitem(last=False)
 
     def _regex_index(self, filters: list[query.Filter]
                      ) -> tuple[query.Filter, list[str], int, frozenset[str]] | None:
@@ -267,7 +376,7 @@ class TinyTable:
         return None
 
     def _regex_ids(self, found: tuple[query.Filter, list[str], int, frozenset[str]] | None
-                   ) -> tuple[query.Filter, set[int], set[int]] | None:
+                   ) -> Chosen | None:
         """Under the lock: the ids whose values matched, with values written since tested."""
         if found is None:
             return None
@@ -276,24 +385,27 @@ class TinyTable:
         if version != self._version:
             tested = set(keys)
             hits = hits | query.matching_texts(f, [k for k in index.buckets if k not in tested])
-        return f, index.lookup(k for k in hits if k in index.buckets), set(index.others)
+        return [f], index.lookup(k for k in hits if k in index.buckets), set(index.others)
 
-    def _candidates(self, filters: list[query.Filter],
-                    chosen: tuple[query.Filter, set[int], set[int]] | None
+    def _candidates(self, filters: list[query.Filter], chosen: Chosen | None
                     ) -> tuple[Iterable[scan.Candidate], list[list[query.Filter]]]:
         """Under the lock: each candidate document with the filters it must still pass
         (paired lazily, outside the lock), and every such list of filters."""
         if chosen is None:
             rows = list(self._rows.values())
             return ((packed, filters) for packed in rows), [filters]
-        f, exact, others = chosen
-        rest = [g for g in filters if g is not f]
-        pairs = [(self._rows[doc_id], rest if doc_id in exact else filters)
-                 for doc_id in sorted(exact | others)]
+        served, exact, others = chosen
+        rest = [g for g in filters if all(g is not f for f in served)]
+        if not others:
+            ordered = sorted(exact) if isinstance(exact, set) else exact
+            return [(self._rows[doc_id], rest) for doc_id in ordered], [rest]
+        answered = exact if isinstance(exact, set) else set(exact)
+        pairs = [(self._rows[doc_id], rest if doc_id in answered else filters)
+                 for doc_id in sorted(answered | others)]
         return pairs, [rest, filters]
 
     def _best_index(self, filters: Iterable[query.Filter], prefix: str | None
-                    ) -> tuple[query.Filter, set[int], set[int]] | None:
+                    ) -> Chosen | None:
         """The indexed ``.eq`` filter with the fewest candidates, and them."""
         best: tuple[int, query.Filter] | None = None
         for f in filters:
@@ -313,9 +425,9 @@ class TinyTable:
         texts = query.equal_texts(f)
         if f.path in _BY_ID:
             keys = texts if f.path == ("id",) else {hrefs.id_of(prefix, v) for v in texts}
-            return f, {self._ids[k] for k in keys if k in self._ids}, set()
+            return [f], {self._ids[k] for k in keys if k in self._ids}, set()
         index = self._indexes[f.path]
-        return f, index.lookup(texts), set(index.others)
+        return [f], index.lookup(texts), set(index.others)
 
     @staticmethod
     def _sorted(matched: list[scan.Match], keys: Sequence[sorting.SortKey],
