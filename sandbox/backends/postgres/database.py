@@ -195,8 +195,8 @@ class PgRepository:
             "SELECT doc FROM document WHERE collection = %s ORDER BY seq", (self._collection,))]
 
     def count(self) -> int:
-        return int(self._rows("SELECT count(*) FROM document WHERE collection = %s",
-                              (self._collection,))[0][0])
+        with self._db.transaction() as conn:
+            return fact_query.size(conn, self._collection)
 
     def insert(self, doc: Document) -> None:
         self.insert_many([doc])

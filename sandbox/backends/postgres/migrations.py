@@ -124,6 +124,21 @@ MIGRATIONS: list[Migration] = [
         -- Paths and values are far from independent (only status holds 'Approved').
         CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
 
+        -- How many documents each collection holds, in slots (one per backend, modulo 64)
+        -- so that writers through different connections do not queue on one row.
+        CREATE TABLE document_count (
+            collection text NOT NULL,
+            slot integer NOT NULL,
+            n bigint NOT NULL,
+            PRIMARY KEY (collection, slot)
+        );
+        CREATE FUNCTION document_counted(coll text, delta bigint)
+        RETURNS void LANGUAGE sql AS $$
+            INSERT INTO document_count (collection, slot, n)
+            VALUES (coll, pg_backend_pid() % 64, delta)
+            ON CONFLICT (collection, slot) DO UPDATE SET n = document_count.n + excluded.n
+        $$;
+
         -- The fact rows of one document, its paths already numbered.
         CREATE FUNCTION fact_rows(coll text, doc_seq bigint, facts jsonb)
         RETURNS SETOF fact LANGUAGE sql STABLE AS $$
@@ -157,6 +172,9 @@ MIGRATIONS: list[Migration] = [
         BEGIN
             IF TG_OP = 'UPDATE' THEN
                 DELETE FROM fact f USING old_rows o WHERE f.seq = o.seq;
+            ELSE
+                PERFORM document_counted(r.collection, count(*))
+                FROM new_rows r GROUP BY r.collection;
             END IF;
             PERFORM fact_paths(r.collection, r.facts) FROM new_rows r;
             INSERT INTO fact SELECT x.* FROM new_rows r, fact_rows(r.collection, r.seq, r.facts) x;
@@ -165,6 +183,8 @@ MIGRATIONS: list[Migration] = [
         CREATE FUNCTION document_facts_removed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             DELETE FROM fact f USING old_rows o WHERE f.seq = o.seq;
+            PERFORM document_counted(r.collection, -count(*))
+            FROM old_rows r GROUP BY r.collection;
             RETURN NULL;
         END $$;
         CREATE TRIGGER document_facts_delete AFTER DELETE ON document
@@ -178,6 +198,8 @@ MIGRATIONS: list[Migration] = [
             FOR EACH STATEMENT EXECUTE FUNCTION document_facts_added();
 
         -- What the stores already hold.
+        INSERT INTO document_count (collection, slot, n)
+        SELECT collection, 0, count(*) FROM document GROUP BY collection;
         SELECT fact_paths(collection, facts) FROM document;
         INSERT INTO fact SELECT x.* FROM document d, fact_rows(d.collection, d.seq, d.facts) x;
         ANALYZE fact;
