@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -38,6 +40,9 @@ def ctk(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Throughput, latency and memory figures of the sandbox (printed, never asserted)."""
+    """Throughput, latency and memory figures of the sandbox (printed, never asserted):
+    the file store, then PostgreSQL (``TMF629_POSTGRES_URL``'s server, if it answers)."""
     session.install("-e", ".")
     session.run("python", "bench/bench_api.py", *session.posargs)
+    admin = os.environ.get("TMF629_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    session.run("python", "bench/bench_postgres.py", "--admin-url", admin, *session.posargs)
