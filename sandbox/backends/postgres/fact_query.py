@@ -25,7 +25,7 @@ from psycopg import sql
 
 from sandbox.backends.postgres.facts import JSON, path_key
 from sandbox.backends.postgres.migrations import Connection
-from sandbox.backends.postgres.sql_query import FactTest, Translation, sort_paths, translate
+from sandbox.backends.postgres.sql_query import ID, FactTest, Translation, sort_path, translate
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 from sandbox.repository import Document, SearchResult
@@ -156,8 +156,8 @@ def search(conn: Connection, collection: str, filters: Sequence[Filter],
            sort: Sequence[SortKey], offset: int, limit: int | None,
            href_prefix: str | None) -> SearchResult:
     """The whole list query on ``conn`` (one snapshot); see the module docstring."""
-    first = sort_paths(sort)
-    keys = {path_key(f.path) for f in filters} | ({first} if first else set())
+    first = sort_path(sort, href_prefix)
+    keys = {path_key(f.path) for f in filters} | {ID} | ({first} if first else set())
     paths = path_ids(conn, collection, keys)
     indexed = first is not None and not holds_json(conn, collection, first)
     plan = translate(filters, sort, href_prefix, paths, sort_indexed=indexed)

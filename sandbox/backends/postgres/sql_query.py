@@ -41,6 +41,8 @@ from sandbox.domain import hrefs, query, sorting
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
 
+#: The fact path of the id, which ``href`` (one prefix before every id) follows.
+ID = path_key(("id",))
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 #: The operator a cut text (its first INDEXED_CHARS characters) must meet for the whole.
 _ON_CUT = {">": ">=", ">=": ">=", "<": "<=", "<=": "<=", "=": "="}
@@ -186,8 +188,11 @@ class Translator:
         facts = [fact_json(rank, value) for rank, value in wanted]
         if f.op == "ne":
             self._exists(f.path, sql.SQL("NOT (e @> ANY (%s::jsonb[]))"), [facts])
-        elif hrefs.under(f.path):
-            self._exists(f.path, sql.SQL("e @> ANY (%s::jsonb[])"), [facts])
+        elif hrefs.under(f.path):  # prefix || id: the id's fact rows
+            idents = [hrefs.id_of(self.href_prefix, value) for rank, value in wanted
+                      if rank == TEXT]
+            self.out.facts.append(_fact_test(
+                self.paths.get(ID), [(TEXT, i) for i in idents if i is not None], "=", None))
         else:
             self._equal(f.path, wanted)
 
@@ -222,26 +227,27 @@ class Translator:
                                       "{a}.b {way}").format(a=alias, way=way))
 
 
-def sort_paths(sort: Sequence[SortKey]) -> str | None:
-    """The key of the first sort path the fact indexes could serve (not ``href``)."""
-    if sort and not hrefs.under(sort[0].path):
-        return path_key(sort[0].path)
-    return None
+def sort_path(sort: Sequence[SortKey], href_prefix: str | None) -> str | None:
+    """The fact path the first sort key orders by, if the fact indexes could serve it:
+    its own, or for ``href`` (one prefix before every id) the ``id``."""
+    if not sort or (hrefs.under(sort[0].path) and
+                    not hrefs.reachable(sort[0].path, href_prefix)):
+        return None
+    return ID if hrefs.under(sort[0].path) else path_key(sort[0].path)
 
 
 def translate(filters: Sequence[Filter], sort: Sequence[SortKey], href_prefix: str | None,
               paths: Mapping[str, int] | None = None, *,
               sort_indexed: bool = False) -> Translation:
     """``paths``: ids of the fact paths named; ``sort_indexed``: the first sort key's
-    path holds no JSON value, so the fact indexes order by it."""
+    path (:func:`sort_path`) holds no JSON value, so the fact indexes order by it."""
     translator = Translator(href_prefix, paths or {})
     for f in filters:
         translator.add_filter(f)
     keys = list(sort)
-    if sort_indexed and keys:
-        first = keys.pop(0)
-        translator.out.sort_index = (translator.paths.get(path_key(first.path)),
-                                     first.descending)
+    first = sort_path(keys, href_prefix)
+    if sort_indexed and first is not None:
+        translator.out.sort_index = (translator.paths.get(first), keys.pop(0).descending)
     for index, key in enumerate(keys):
         translator.add_sort(index, key)
     translator.out.order.append(sql.SQL("d.seq"))
