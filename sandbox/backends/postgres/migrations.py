@@ -92,6 +92,8 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX document_tokens ON document USING gin (tokens);
     """),
     (3, "typed facts as B-tree indexed rows: ordering operators, sorts and counts", f"""
+        -- No write may fall between the copy of the facts below and the triggers.
+        LOCK TABLE document IN SHARE ROW EXCLUSIVE MODE;
         CREATE UNIQUE INDEX document_seq ON document (seq);
         -- Attribute paths of each collection, numbered: fact rows and indexes stay narrow.
         CREATE TABLE fact_path (
@@ -117,12 +119,6 @@ MIGRATIONS: list[Migration] = [
             lo boolean NOT NULL,
             hi boolean NOT NULL
         );
-        CREATE INDEX fact_doc ON fact (seq);
-        CREATE INDEX fact_value ON fact (path, o, n, s, b, seq);
-        CREATE INDEX fact_low ON fact (path, o, n, s, b, seq) WHERE rank_lo;
-        CREATE INDEX fact_high ON fact (path, o, n, s, b, seq) WHERE rank_hi;
-        -- Paths and values are far from independent (only status holds 'Approved').
-        CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
 
         -- How many documents each collection holds, in slots (one per backend, modulo 64)
         -- so that writers through different connections do not queue on one row.
@@ -161,12 +157,6 @@ MIGRATIONS: list[Migration] = [
                   WHERE (e->>'o')::int <> 4) v
             JOIN fact_path p ON p.collection = coll AND p.key = v.key
         $$;
-        CREATE FUNCTION fact_paths(coll text, facts jsonb) RETURNS void
-        LANGUAGE sql AS $$
-            INSERT INTO fact_path (collection, key)
-            SELECT coll, k FROM jsonb_object_keys(facts) k ORDER BY 1, 2
-            ON CONFLICT DO NOTHING
-        $$;
         -- Statement triggers: a batch (COPY, insert_many) is one set of statements.
         CREATE FUNCTION document_facts_added() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -176,7 +166,10 @@ MIGRATIONS: list[Migration] = [
                 PERFORM document_counted(r.collection, count(*))
                 FROM new_rows r GROUP BY r.collection;
             END IF;
-            PERFORM fact_paths(r.collection, r.facts) FROM new_rows r;
+            -- In one order: writers adding the same new paths wait, never deadlock.
+            INSERT INTO fact_path (collection, key)
+            SELECT DISTINCT r.collection, k FROM new_rows r, jsonb_object_keys(r.facts) k
+            ORDER BY 1, 2 ON CONFLICT DO NOTHING;
             INSERT INTO fact SELECT x.* FROM new_rows r, fact_rows(r.collection, r.seq, r.facts) x;
             RETURN NULL;
         END $$;
@@ -200,8 +193,17 @@ MIGRATIONS: list[Migration] = [
         -- What the stores already hold.
         INSERT INTO document_count (collection, slot, n)
         SELECT collection, 0, count(*) FROM document GROUP BY collection;
-        SELECT fact_paths(collection, facts) FROM document;
+        INSERT INTO fact_path (collection, key)
+        SELECT DISTINCT d.collection, k FROM document d, jsonb_object_keys(d.facts) k
+        ORDER BY 1, 2;
         INSERT INTO fact SELECT x.* FROM document d, fact_rows(d.collection, d.seq, d.facts) x;
+        -- Indexed once filled: a large store upgrades in one sort per index.
+        CREATE INDEX fact_doc ON fact (seq);
+        CREATE INDEX fact_value ON fact (path, o, n, s, b, seq);
+        CREATE INDEX fact_low ON fact (path, o, n, s, b, seq) WHERE rank_lo;
+        CREATE INDEX fact_high ON fact (path, o, n, s, b, seq) WHERE rank_hi;
+        -- Paths and values are far from independent (only status holds 'Approved').
+        CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
         ANALYZE fact;
 
         -- Equality is served by fact_value now: the tokens only cost writes.
