@@ -348,3 +348,14 @@ def test_fact_rows_follow_every_write(tmp_path: Path) -> None:
         with pair.pg.transaction() as conn:
             rows = conn.execute("SELECT count(*), count(DISTINCT seq) FROM fact").fetchone()
         assert rows == (6, 2)  # id, name, n of each
+
+
+def test_known_paths_draw_no_new_path_ids(tmp_path: Path) -> None:
+    for pair in backends_with(tmp_path, [{"id": "a", "name": "A", "n": 1}]):
+        repo = pair.repos["postgresql"]
+        for n in range(5):
+            repo.insert({"id": f"b{n}", "name": "B", "n": n})
+        repo.insert({"id": "c", "name": "C", "m": 1})
+        with pair.pg.transaction() as conn:
+            row = conn.execute("SELECT count(*), max(id) FROM fact_path").fetchone()
+        assert row == (4, 4)  # id, name, n, m: numbered once each

@@ -166,9 +166,12 @@ MIGRATIONS: list[Migration] = [
                 PERFORM document_counted(r.collection, count(*))
                 FROM new_rows r GROUP BY r.collection;
             END IF;
-            -- In one order: writers adding the same new paths wait, never deadlock.
+            -- Only new paths (an insert that meets a conflict still draws an id); in one
+            -- order: writers adding the same new paths wait, never deadlock.
             INSERT INTO fact_path (collection, key)
             SELECT DISTINCT r.collection, k FROM new_rows r, jsonb_object_keys(r.facts) k
+            WHERE NOT EXISTS (SELECT 1 FROM fact_path p
+                              WHERE p.collection = r.collection AND p.key = k)
             ORDER BY 1, 2 ON CONFLICT DO NOTHING;
             INSERT INTO fact SELECT x.* FROM new_rows r, fact_rows(r.collection, r.seq, r.facts) x;
             RETURN NULL;
