@@ -93,8 +93,8 @@ def count(conn: Connection, collection: str, plan: Translation) -> int:
     return int(counted[0]) if counted else 0
 
 
-#: No further condition.
-_ANY = sql.SQL("TRUE")
+#: No further condition; nothing.
+_ANY, _NONE = sql.SQL("TRUE"), sql.SQL("")
 
 
 def _docs(conn: Connection, query: sql.Composed, params: Sequence[Any]) -> list[Document]:
@@ -124,14 +124,19 @@ def _sorted(conn: Connection, collection: str, plan: Translation, offset: int,
         return _in_order(conn, collection, plan, offset, limit)
     way = sql.SQL("DESC" if descending else "ASC")
     flags = sql.SQL("k.rank_hi AND k.hi" if descending else "k.rank_lo AND k.lo")
+    # The index's own order unless a text there is longer than its cut: then two texts
+    # with one cut compare by their wholes (read only for the ties of a page).
+    long = conn.execute("SELECT EXISTS (SELECT 1 FROM fact WHERE path = %s "
+                        "AND rest IS NOT NULL)", (path,)).fetchone()
+    whole = sql.SQL("coalesce(k.rest, k.s) {}, ").format(way) if long and long[0] else _NONE
     condition, params = plan.condition()
     present = _docs(conn, sql.SQL(
         "SELECT d.doc FROM fact k JOIN document d ON d.seq = k.seq {joins} "
         "WHERE k.path = %s AND {flags} AND d.collection = %s AND {cond} "
-        "ORDER BY k.o {way}, k.n {way}, k.s {way}, coalesce(k.rest, k.s) {way}, k.b {way}, "
+        "ORDER BY k.o {way}, k.n {way}, k.s {way}, k.b {way}, {whole}"
         "{order} OFFSET %s LIMIT %s").format(
         joins=sql.SQL(" ").join(plan.joins), flags=flags, cond=condition, way=way,
-        order=sql.SQL(", ").join(plan.order)),
+        whole=whole, order=sql.SQL(", ").join(plan.order)),
         [*plan.join_params, path, collection, *params, offset, limit])
     if limit is not None and len(present) >= limit:
         return present

@@ -204,7 +204,10 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX fact_doc ON fact (seq);
         CREATE INDEX fact_value ON fact (path, o, n, s, b, seq);
         CREATE INDEX fact_low ON fact (path, o, n, s, b, seq) WHERE rank_lo;
-        CREATE INDEX fact_high ON fact (path, o, n, s, b, seq) WHERE rank_hi;
+        -- Read backwards by a descending sort: largest first, ties in storage order.
+        CREATE INDEX fact_high ON fact (path, o, n, s, b, seq DESC) WHERE rank_hi;
+        -- Paths holding texts longer than the cut (rare): their order needs the whole.
+        CREATE INDEX fact_long ON fact (path) WHERE rest IS NOT NULL;
         -- Paths and values are far from independent (only status holds 'Approved').
         CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
         ANALYZE fact;
