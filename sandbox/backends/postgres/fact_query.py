@@ -10,14 +10,14 @@ page walks the whole collection when an index can answer:
 - a page sorted by an attribute walks ``fact_low`` (ascending: each
   document's smallest value) or ``fact_high`` backwards and stops at the
   window's end; the documents without a value there follow in storage order
-  (a second query, only when the window reaches them);
+  (a second query, only when the window reaches them); where a document holds
+  an object or array (one index probe), every key is a lateral join instead;
 - any other page walks the documents in storage order (or from a selective
   filter's index range, as PostgreSQL's planner finds cheaper).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,16 +40,13 @@ def path_ids(conn: Connection, collection: str, keys: set[str]) -> dict[str, int
     return {str(key): int(ident) for key, ident in rows}
 
 
-def holds_json(conn: Connection, collection: str, key: str) -> bool:
+def holds_json(conn: Connection, path: int | None) -> bool:
     """Whether some document holds a JSON value other than null (an object, an array)
-    at the path ``key``: then the fact rows alone do not order by it. One GIN probe
-    finds the documents holding any JSON fact there."""
-    probe = json.dumps({key: [{"o": JSON}]}, ensure_ascii=False)
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM document d WHERE d.collection = %s "
-        "AND d.facts @> %s::jsonb AND EXISTS (SELECT 1 FROM jsonb_array_elements("
-        "d.facts -> %s) e WHERE (e->>'o')::int = %s AND e->>'s' <> 'null'))",
-        (collection, probe, key, JSON)).fetchone()
+    at the path ``path``: then the fact rows alone do not order by it."""
+    if path is None:
+        return False
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM fact WHERE path = %s AND o = %s "
+                       "AND n IS NULL AND s <> md5('null'))", (path, JSON)).fetchone()
     return bool(row and row[0])
 
 
@@ -164,7 +161,7 @@ def search(conn: Connection, collection: str, filters: Sequence[Filter],
     first = sort_path(sort, href_prefix)
     keys = {path_key(f.path) for f in filters} | {ID} | ({first} if first else set())
     paths = path_ids(conn, collection, keys)
-    indexed = first is not None and not holds_json(conn, collection, first)
+    indexed = first is not None and not holds_json(conn, paths.get(first))
     plan = translate(filters, sort, href_prefix, paths, sort_indexed=indexed)
     total = count(conn, collection, plan)
     if total <= offset or limit == 0:

@@ -102,8 +102,8 @@ MIGRATIONS: list[Migration] = [
             key text NOT NULL,
             UNIQUE (collection, key)
         );
-        -- One row per distinct scalar fact of a document (sandbox.backends.postgres.facts;
-        -- JSON texts and nulls stay in document.facts). rank_lo / rank_hi: the document's
+        -- One row per distinct fact of a document (sandbox.backends.postgres.facts;
+        -- see fact_rows for JSON texts). rank_lo / rank_hi: the document's
         -- smallest / largest value of this rank at the path (an ordering filter tests one
         -- row per document); lo / hi: its smallest / largest of all ranks (its sort key).
         CREATE TABLE fact (
@@ -135,7 +135,10 @@ MIGRATIONS: list[Migration] = [
             ON CONFLICT (collection, slot) DO UPDATE SET n = document_count.n + excluded.n
         $$;
 
-        -- The fact rows of one document, its paths already numbered.
+        -- The fact rows of one document, its paths already numbered. A JSON text (an
+        -- object, an array, null: rank 4) is a row too, its text as an md5 digest in s:
+        -- it narrows equality filters (rechecked on document.facts) and tells whether a
+        -- path holds objects; only the other ranks take part in lo / hi (the sort).
         CREATE FUNCTION fact_rows(coll text, doc_seq bigint, facts jsonb)
         RETURNS SETOF fact LANGUAGE sql STABLE AS $$
             SELECT doc_seq, p.id, v.o, v.n, v.s, v.rest, v.b,
@@ -143,18 +146,18 @@ MIGRATIONS: list[Migration] = [
                        ORDER BY v.n, v.s, coalesce(v.rest, v.s), v.b) = 1,
                    row_number() OVER (PARTITION BY v.key, v.o
                        ORDER BY v.n DESC, v.s DESC, coalesce(v.rest, v.s) DESC, v.b DESC) = 1,
-                   row_number() OVER (PARTITION BY v.key
+                   v.o <> 4 AND row_number() OVER (PARTITION BY v.key, v.o = 4
                        ORDER BY v.o, v.n, v.s, coalesce(v.rest, v.s), v.b) = 1,
-                   row_number() OVER (PARTITION BY v.key
+                   v.o <> 4 AND row_number() OVER (PARTITION BY v.key, v.o = 4
                        ORDER BY v.o DESC, v.n DESC, v.s DESC, coalesce(v.rest, v.s) DESC,
                                 v.b DESC) = 1
             FROM (SELECT DISTINCT f.key, (e->>'o')::smallint AS o, (e->'n')::numeric AS n,
-                         left(e->>'s', {INDEXED_CHARS}) COLLATE "C" AS s,
-                         CASE WHEN length(e->>'s') > {INDEXED_CHARS}
+                         CASE WHEN (e->>'o')::int = 4 THEN md5(e->>'s')
+                              ELSE left(e->>'s', {INDEXED_CHARS}) END COLLATE "C" AS s,
+                         CASE WHEN (e->>'o')::int <> 4 AND length(e->>'s') > {INDEXED_CHARS}
                               THEN e->>'s' END COLLATE "C" AS rest,
                          (e->'b')::boolean AS b
-                  FROM jsonb_each(facts) f, jsonb_array_elements(f.value) e
-                  WHERE (e->>'o')::int <> 4) v
+                  FROM jsonb_each(facts) f, jsonb_array_elements(f.value) e) v
             JOIN fact_path p ON p.collection = coll AND p.key = v.key
         $$;
         -- Statement triggers: a batch (COPY, insert_many) is one set of statements.
@@ -212,7 +215,9 @@ MIGRATIONS: list[Migration] = [
         CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
         ANALYZE fact;
 
-        -- Equality is served by fact_value now: the tokens only cost writes.
+        -- Equality is served by fact_value now: the tokens and the GIN index of the
+        -- facts only cost writes (and a GIN's pending list makes writers queue).
+        DROP INDEX document_facts;
         DROP INDEX document_tokens;
         ALTER TABLE document DROP COLUMN tokens;
         DROP FUNCTION fact_tokens(jsonb);

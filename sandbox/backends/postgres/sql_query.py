@@ -6,15 +6,15 @@ joins and an ``ORDER BY``. What a filter compares with comes from the domain
 (``query.candidates``, ``query.bounds``, ``sorting.NO_VALUE``), typed as facts
 (:mod:`sandbox.backends.postgres.facts`); this module only renders
 ``query.holds`` and ``sorting.sort_documents`` as SQL. Scalar facts are rows of
-the B-tree indexed ``fact`` table (store migration 3), JSON texts and nulls
-stay in ``document.facts``:
+the B-tree indexed ``fact`` table (store migration 3); a JSON text's row holds
+its md5 digest:
 
-- ``eq`` with scalar candidates, ``gt`` / ``gte`` / ``lt`` / ``lte``: a
-  :class:`FactTest`, a condition on one ``fact`` row at the path: an index
-  range of ``fact_value`` (equality), ``fact_high`` (``gt``/``gte``: the
-  document's largest value of the bound's rank) or ``fact_low``; text compares
-  by code point (``COLLATE "C"``), like Python. A JSON candidate (an object, an
-  array, ``null``) is a containment test on ``document.facts`` (GIN).
+- ``eq``, ``gt`` / ``gte`` / ``lt`` / ``lte``: a :class:`FactTest`, a
+  condition on one ``fact`` row at the path: an index range of ``fact_value``
+  (equality), ``fact_high`` (``gt``/``gte``: the document's largest value of
+  the bound's rank) or ``fact_low``; text compares by code point
+  (``COLLATE "C"``), like Python. A JSON candidate (an object, an array,
+  ``null``) meets its digest's rows, then containment in ``document.facts``.
 - ``ne``: some value, JSON ones included, is none of the candidates.
 - ``regex``: PostgreSQL's regular expressions on the value's text.
 - sort: the smallest (ascending) or largest (descending) value by
@@ -68,7 +68,7 @@ class FactTest:
 class Translation:
     """SQL fragments and their parameters, in the order they appear."""
 
-    #: Filters answered by fact rows.
+    #: Filters answered by fact rows (an index range each).
     facts: list[FactTest] = field(default_factory=list)
     #: The other filters, as conditions on the document row ``d``.
     where: list[sql.Composable] = field(default_factory=list)
@@ -107,6 +107,8 @@ def value_test(rank: int, op: str, value: Any) -> tuple[str, list[Any]]:
     compares with the cut exactly; a longer one narrows on the cut, then reads the whole."""
     if rank in (NUMBER, INSTANT):
         return f"({{a}}.o = {rank} AND {{a}}.n {op} %s::numeric)", [value]
+    if rank == JSON:  # equality only (no bound is JSON): the digest
+        return f"({{a}}.o = {rank} AND {{a}}.n IS NULL AND {{a}}.s = md5(%s))", [value]
     # The columns before the compared one are null in its rank: saying so lets the index
     # start at the value instead of reading every value of the path.
     if rank == BOOLEAN:
@@ -201,18 +203,14 @@ class Translator:
             self._equal(f.path, wanted)
 
     def _equal(self, path: tuple[str, ...], wanted: list[tuple[int, Any]]) -> None:
-        """Any of ``wanted`` at ``path``: fact rows for scalars, containment for JSON texts."""
-        scalars = [(rank, value) for rank, value in wanted if rank != JSON]
-        test = _fact_test(self.paths.get(path_key(path)), scalars, "=", None)
-        texts = [fact_json(rank, value) for rank, value in wanted if rank == JSON]
-        if not texts:
-            self.out.facts.append(test)
-            return
-        key = json.dumps(path_key(path), ensure_ascii=False)
-        self.out.where.append(sql.SQL(
-            "(EXISTS (SELECT 1 FROM fact f WHERE f.seq = d.seq AND {}) "
-            "OR d.facts @> ANY (%s::jsonb[]))").format(test.on("f")))
-        self.out.where_params.extend([*test.params, [f"{{{key}: [{t}]}}" for t in texts]])
+        """Any of ``wanted`` at ``path``: fact rows; a JSON text's row holds its digest, so
+        a match on one is checked again on the document's facts (exact, and cheap: only
+        the documents found)."""
+        test = _fact_test(self.paths.get(path_key(path)), wanted, "=", None)
+        self.out.facts.append(test)
+        if any(rank == JSON for rank, _ in wanted):
+            self._exists(path, sql.SQL("e @> ANY (%s::jsonb[])"),
+                         [[fact_json(rank, value) for rank, value in wanted]])
 
     def add_sort(self, index: int, key: SortKey) -> None:
         alias = sql.Identifier(f"k{index}")
