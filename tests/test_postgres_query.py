@@ -285,3 +285,77 @@ def test_long_values_and_json_texts_are_found_without_tokens(tmp_path: Path) -> 
             assert ids(pair.search(backend, urlencode({"engagedParty": '{"id":"2"}'}))) == [
                 "short"]
             assert ids(pair.search(backend, "n=650&n=6.5e2")) == ["short"]
+
+
+# -- the fact indexes: texts longer than their cut, documents without the sort key ----------
+
+CUT = "x" * 250  # longer than migrations.INDEXED_CHARS: the index holds its first 200
+LONG_TEXTS: list[Document] = [
+    {"id": "l1", "name": CUT + "b", "status": "Approved"},
+    {"id": "l2", "name": CUT + "a", "status": "Pending"},
+    {"id": "l3", "name": CUT, "status": "Approved"},
+    {"id": "l4", "name": "x" * 200, "status": "Approved"},
+    {"id": "l5", "status": "Approved"},  # no name: sorts last
+    {"id": "l6", "name": "w", "status": "Approved"},
+    {"id": "l7", "status": "Pending"},
+]
+LONG_CASES = [
+    # (filters, sort, offset, limit, expected ids, total)
+    ("", "name", 0, None, ["l6", "l4", "l3", "l2", "l1", "l5", "l7"], 7),
+    ("", "-name", 0, None, ["l1", "l2", "l3", "l4", "l6", "l5", "l7"], 7),
+    ("", "name", 4, 2, ["l1", "l5"], 7),
+    ("", "name", 5, 5, ["l5", "l7"], 7),  # the window starts past every named one
+    ("", "-name", 6, 5, ["l7"], 7),
+    ("status=Approved", "name", 3, 5, ["l1", "l5"], 5),
+    (f"name.gt={CUT}", "name", 0, None, ["l2", "l1"], 2),
+    (f"name.gte={CUT}", "-name", 0, None, ["l1", "l2", "l3"], 3),
+    (f"name.lt={CUT}a", "", 0, None, ["l3", "l4", "l6"], 3),
+    (f"name.lte={'x' * 200}", "", 0, None, ["l4", "l6"], 2),
+    (f"name={CUT}a", "", 0, None, ["l2"], 1),
+    (f"name={CUT}", "", 0, None, ["l3"], 1),
+    (f"name={'x' * 200}", "", 0, None, ["l4"], 1),
+    ("name.gt=x&status=Approved", "-name", 1, 1, ["l3"], 3),
+    ("status=Approved,Pending&name.lt=y", "name", 0, 3, ["l6", "l4", "l3"], 5),
+    ("shoeSize.gt=1", "", 0, None, [], 0),
+]
+
+
+@pytest.fixture(scope="module")
+def long_texts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    yield from backends_with(tmp_path_factory.mktemp("long"), LONG_TEXTS)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("text", "sort", "offset", "limit", "expected", "total"), LONG_CASES)
+def test_long_texts_and_missing_sort_keys(long_texts: Backends, backend: str, text: str,
+                                          sort: str, offset: int, limit: int | None,
+                                          expected: list[str], total: int) -> None:
+    result = long_texts.search(backend, urlencode(parse_qsl(text)), sort, offset, limit)
+    assert (ids(result), result.total) == (expected, total)
+
+
+def test_fact_rows_follow_every_write(tmp_path: Path) -> None:
+    # The triggers keep the fact rows and the collection's size with each write.
+    for pair in backends_with(tmp_path, [{"id": "a", "name": "Zed", "n": 5}]):
+        repo = pair.repos["postgresql"]
+        repo.insert_many([{"id": "b", "name": "Amy", "n": 7}, {"id": "c", "n": 9}])
+        repo.update("a", lambda doc: {**doc, "name": "Bob", "n": 1})
+        repo.delete("c")
+        assert repo.count() == 2
+        assert (ids(pair.search("postgresql", "n.lt=6")), ids(pair.search("postgresql", "", "name"))
+                ) == (["a"], ["b", "a"])
+        assert ids(pair.search("postgresql", "name=Zed")) == []
+        with pair.pg.transaction() as conn:
+            rows = conn.execute("SELECT count(*), count(DISTINCT seq) FROM fact").fetchone()
+        assert rows == (6, 2)  # id, name, n of each
+
+
+def test_known_paths_draw_no_new_path_ids(tmp_path: Path) -> None:
+    for pair in backends_with(tmp_path, [{"id": "a", "name": "A", "n": 1}]):
+        repo = pair.repos["postgresql"]
+        for n in range(5):
+            repo.insert({"id": f"b{n}", "name": "B", "n": n})
+        repo.insert({"id": "c", "name": "C", "m": 1})
+        with pair.pg.transaction() as conn:
+            row = conn.execute("SELECT count(*), max(id) FROM fact_path").fetchone()
+        assert row == (4, 4)  # id, name, n, m: numbered once each

@@ -18,11 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ctk_runner.notifications.listener import EventListener, Received
 from sandbox import create_app
-from sandbox.backends.postgres import MIGRATIONS, PgServer, open_store
-from sandbox.domain import patterns
+from sandbox.backends.postgres import MIGRATIONS, PgServer, migrate, open_store
+from sandbox.backends.postgres.facts import facts_of
+from sandbox.domain import patterns, query, sorting
 from tests.conftest import API, MINIMAL
 from tests.pg_support import database_exists, pg_store, scratch_database
 
@@ -210,3 +212,30 @@ def test_a_user_who_may_not_create_tables_gets_a_sentence(pg_url: str) -> None:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_store_of_migration_2_gets_its_fact_rows_and_sizes(pg_url: str) -> None:
+    # A database an earlier version kept: migration 4 fills the fact table and the
+    # collection sizes from the documents already stored, and searches use them.
+    docs = [{"id": f"c{n}", "name": f"N{9 - n}", "creditProfile": [{"creditScore": 600 + n}]}
+            for n in range(6)]
+    with psycopg.connect(pg_url) as conn:
+        assert migrate(conn, migrations=MIGRATIONS[:2]) == [1, 2]
+        with conn.transaction():
+            for doc in docs:
+                conn.execute("INSERT INTO document (collection, id, doc, facts) VALUES "
+                             "('customer', %s, %s, %s)", (doc["id"], Jsonb(
+                                 doc), Jsonb(facts_of(doc))))
+    with pg_store(pg_url) as pg:
+        repo = pg.table("customer")
+        assert repo.count() == 6
+        found = repo.search(query.parse_filters([("creditProfile.creditScore.gte", "603")]),
+                            sort=sorting.parse_sort(["name"]))
+        assert ([d["id"] for d in found.items], found.total) == (["c5", "c4", "c3"], 3)
+        repo.insert({"id": "c9", "name": "A", "creditProfile": [{"creditScore": 700}]})
+        assert repo.search(query.parse_filters([("creditProfile.creditScore.gt", "604")]),
+                           sort=sorting.parse_sort(["name"])).items[0]["id"] == "c9"
+    with psycopg.connect(pg_url) as conn:
+        columns = [row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'document'")]
+    assert "tokens" not in columns

@@ -34,6 +34,7 @@ import psycopg
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
+from sandbox.backends.postgres import fact_query
 from sandbox.backends.postgres.facts import facts_of
 from sandbox.backends.postgres.migrations import (
     PUBLIC,
@@ -43,7 +44,6 @@ from sandbox.backends.postgres.migrations import (
     search_path,
 )
 from sandbox.backends.postgres.server import DatabaseUnavailable, PgServer, safe_url
-from sandbox.backends.postgres.sql_query import translate
 from sandbox.domain import patterns
 from sandbox.domain.query import Filter
 from sandbox.domain.sorting import SortKey
@@ -195,8 +195,8 @@ class PgRepository:
             "SELECT doc FROM document WHERE collection = %s ORDER BY seq", (self._collection,))]
 
     def count(self) -> int:
-        return int(self._rows("SELECT count(*) FROM document WHERE collection = %s",
-                              (self._collection,))[0][0])
+        with self._db.transaction() as conn:
+            return fact_query.size(conn, self._collection)
 
     def insert(self, doc: Document) -> None:
         self.insert_many([doc])
@@ -245,27 +245,14 @@ class PgRepository:
         limit: int | None = None,
         href_prefix: str | None = None,
     ) -> SearchResult:
-        """Filters, order, window and total, all computed by PostgreSQL."""
-        plan = translate(filters, sort, href_prefix)
-        where = sql.SQL("WHERE d.collection = %s AND {}").format(plan.condition)
-        count = sql.SQL("SELECT count(*) FROM document d {}").format(where)
-        # The page is found apart from the count, so a small page of many matches reads
-        # only its own documents (in seq order, through the index, when unsorted).
-        page = sql.SQL("SELECT d.doc FROM document d {joins} {where} ORDER BY {order} "
-                       "OFFSET %s LIMIT %s").format(
-            joins=sql.SQL(" ").join(plan.joins), where=where,
-            order=sql.SQL(", ").join(plan.order))
+        """Filters, order, window and total, all computed by PostgreSQL (in one snapshot,
+        through the fact indexes: :mod:`sandbox.backends.postgres.fact_query`)."""
         with _regex_errors(filters), self._db.snapshot() as conn:
-            if plan.has_regex:
+            if any(f.op == "regex" for f in filters):
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     regex_timeout_ms()))
-            counted = conn.execute(count, [self._collection, *plan.where_params]).fetchone()
-            total = int(counted[0]) if counted else 0
-            if total <= offset or limit == 0:
-                return SearchResult([], total)
-            rows = conn.execute(page, [*plan.join_params, self._collection, *plan.where_params,
-                                       offset, limit]).fetchall()
-            return SearchResult([row[0] for row in rows], total)
+            return fact_query.search(conn, self._collection, filters, sort, offset, limit,
+                                     href_prefix)
 
 
 @contextmanager

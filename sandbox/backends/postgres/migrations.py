@@ -37,6 +37,9 @@ PUBLIC = "public"
 #: Longer equality tokens are left out of the index (GIN entries must stay small); filters
 #: for such values fall back to a containment test on the facts.
 TOKEN_BYTES = 512
+#: Text facts are kept in the B-tree indexed ``fact`` table cut to this many characters
+#: (index entries must stay small); the whole text, when longer, beside it (``rest``).
+INDEXED_CHARS = 200
 
 Migration = tuple[int, str, str]
 #: A connection of this package (rows as tuples); every module names it so.
@@ -96,6 +99,137 @@ MIGRATIONS: list[Migration] = [
         SELECT current_schema(), subscription_id, url, event, attempt, next_attempt, created
         FROM outbox ORDER BY seq;
         DROP TABLE outbox;
+    """),
+    (4, "typed facts as B-tree indexed rows: ordering operators, sorts and counts", f"""
+        -- No write may fall between the copy of the facts below and the triggers.
+        LOCK TABLE document IN SHARE ROW EXCLUSIVE MODE;
+        CREATE UNIQUE INDEX document_seq ON document (seq);
+        -- Attribute paths of each collection, numbered: fact rows and indexes stay narrow.
+        CREATE TABLE fact_path (
+            id serial PRIMARY KEY,
+            collection text NOT NULL,
+            key text NOT NULL,
+            UNIQUE (collection, key)
+        );
+        -- One row per distinct fact of a document (sandbox.backends.postgres.facts;
+        -- see fact_rows for JSON texts). rank_lo / rank_hi: the document's
+        -- smallest / largest value of this rank at the path (an ordering filter tests one
+        -- row per document); lo / hi: its smallest / largest of all ranks (its sort key).
+        CREATE TABLE fact (
+            seq bigint NOT NULL,
+            path integer NOT NULL,
+            o smallint NOT NULL,
+            n numeric,
+            s text COLLATE "C",
+            rest text COLLATE "C",
+            b boolean,
+            rank_lo boolean NOT NULL,
+            rank_hi boolean NOT NULL,
+            lo boolean NOT NULL,
+            hi boolean NOT NULL
+        );
+
+        -- How many documents each collection holds, in slots (one per backend, modulo 64)
+        -- so that writers through different connections do not queue on one row.
+        CREATE TABLE document_count (
+            collection text NOT NULL,
+            slot integer NOT NULL,
+            n bigint NOT NULL,
+            PRIMARY KEY (collection, slot)
+        );
+        CREATE FUNCTION document_counted(coll text, delta bigint)
+        RETURNS void LANGUAGE sql AS $$
+            INSERT INTO document_count (collection, slot, n)
+            VALUES (coll, pg_backend_pid() % 64, delta)
+            ON CONFLICT (collection, slot) DO UPDATE SET n = document_count.n + excluded.n
+        $$;
+
+        -- The fact rows of one document, its paths already numbered. A JSON text (an
+        -- object, an array, null: rank 4) is a row too, its text as an md5 digest in s:
+        -- it narrows equality filters (rechecked on document.facts) and tells whether a
+        -- path holds objects; only the other ranks take part in lo / hi (the sort).
+        CREATE FUNCTION fact_rows(coll text, doc_seq bigint, facts jsonb)
+        RETURNS SETOF fact LANGUAGE sql STABLE AS $$
+            SELECT doc_seq, p.id, v.o, v.n, v.s, v.rest, v.b,
+                   row_number() OVER (PARTITION BY v.key, v.o
+                       ORDER BY v.n, v.s, coalesce(v.rest, v.s), v.b) = 1,
+                   row_number() OVER (PARTITION BY v.key, v.o
+                       ORDER BY v.n DESC, v.s DESC, coalesce(v.rest, v.s) DESC, v.b DESC) = 1,
+                   v.o <> 4 AND row_number() OVER (PARTITION BY v.key, v.o = 4
+                       ORDER BY v.o, v.n, v.s, coalesce(v.rest, v.s), v.b) = 1,
+                   v.o <> 4 AND row_number() OVER (PARTITION BY v.key, v.o = 4
+                       ORDER BY v.o DESC, v.n DESC, v.s DESC, coalesce(v.rest, v.s) DESC,
+                                v.b DESC) = 1
+            FROM (SELECT DISTINCT f.key, (e->>'o')::smallint AS o, (e->'n')::numeric AS n,
+                         CASE WHEN (e->>'o')::int = 4 THEN md5(e->>'s')
+                              ELSE left(e->>'s', {INDEXED_CHARS}) END COLLATE "C" AS s,
+                         CASE WHEN (e->>'o')::int <> 4 AND length(e->>'s') > {INDEXED_CHARS}
+                              THEN e->>'s' END COLLATE "C" AS rest,
+                         (e->'b')::boolean AS b
+                  FROM jsonb_each(facts) f, jsonb_array_elements(f.value) e) v
+            JOIN fact_path p ON p.collection = coll AND p.key = v.key
+        $$;
+        -- Statement triggers: a batch (COPY, insert_many) is one set of statements.
+        CREATE FUNCTION document_facts_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                DELETE FROM fact f USING old_rows o WHERE f.seq = o.seq;
+            ELSE
+                PERFORM document_counted(r.collection, count(*))
+                FROM new_rows r GROUP BY r.collection;
+            END IF;
+            -- Only new paths (an insert that meets a conflict still draws an id); in one
+            -- order: writers adding the same new paths wait, never deadlock.
+            INSERT INTO fact_path (collection, key)
+            SELECT DISTINCT r.collection, k FROM new_rows r, jsonb_object_keys(r.facts) k
+            WHERE NOT EXISTS (SELECT 1 FROM fact_path p
+                              WHERE p.collection = r.collection AND p.key = k)
+            ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+            INSERT INTO fact SELECT x.* FROM new_rows r, fact_rows(r.collection, r.seq, r.facts) x;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION document_facts_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM fact f USING old_rows o WHERE f.seq = o.seq;
+            PERFORM document_counted(r.collection, -count(*))
+            FROM old_rows r GROUP BY r.collection;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER document_facts_delete AFTER DELETE ON document
+            REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION document_facts_removed();
+        CREATE TRIGGER document_facts_insert AFTER INSERT ON document
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION document_facts_added();
+        CREATE TRIGGER document_facts_update AFTER UPDATE ON document
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION document_facts_added();
+
+        -- What the stores already hold.
+        INSERT INTO document_count (collection, slot, n)
+        SELECT collection, 0, count(*) FROM document GROUP BY collection;
+        INSERT INTO fact_path (collection, key)
+        SELECT DISTINCT d.collection, k FROM document d, jsonb_object_keys(d.facts) k
+        ORDER BY 1, 2;
+        INSERT INTO fact SELECT x.* FROM document d, fact_rows(d.collection, d.seq, d.facts) x;
+        -- Indexed once filled: a large store upgrades in one sort per index.
+        CREATE INDEX fact_doc ON fact (seq);
+        CREATE INDEX fact_value ON fact (path, o, n, s, b, seq);
+        CREATE INDEX fact_low ON fact (path, o, n, s, b, seq) WHERE rank_lo;
+        -- Read backwards by a descending sort: largest first, ties in storage order.
+        CREATE INDEX fact_high ON fact (path, o, n, s, b, seq DESC) WHERE rank_hi;
+        -- Paths holding texts longer than the cut (rare): their order needs the whole.
+        CREATE INDEX fact_long ON fact (path) WHERE rest IS NOT NULL;
+        -- Paths and values are far from independent (only status holds 'Approved').
+        CREATE STATISTICS fact_path_value (mcv) ON path, o, s FROM fact;
+        ANALYZE fact;
+
+        -- Equality is served by fact_value now: the tokens and the GIN index of the
+        -- facts only cost writes (and a GIN's pending list makes writers queue).
+        DROP INDEX document_facts;
+        DROP INDEX document_tokens;
+        ALTER TABLE document DROP COLUMN tokens;
+        DROP FUNCTION fact_tokens(jsonb);
     """),
 ]
 

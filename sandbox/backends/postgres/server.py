@@ -15,10 +15,14 @@ each one once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sandbox.backends.postgres.listener import Callback, Listener
@@ -55,6 +59,21 @@ def notify(conn: Connection, channel: str, payload: str = "") -> None:
     conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
+def _loads(data: str | bytes) -> Any:
+    """orjson, which reads a page of a thousand customers several times faster. Every
+    stored body passed ``domain/json_body``, so its numbers are within the number model
+    (integers of 64 bits, finite doubles), which orjson reads exactly; what it refuses
+    anyway goes to ``json``."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _configure(conn: Connection) -> None:
+    set_json_loads(_loads, conn)
+
+
 class PgServer:
     """The pool, the listener and the shared migrations of one process on ``url``."""
 
@@ -71,7 +90,8 @@ class PgServer:
                                       f"{str(exc).strip()}") from None
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=1, max_size=pool_size, timeout=timeout, open=False,
-            name="tmf629-sandbox", kwargs={"application_name": APPLICATION_NAME})
+            name="tmf629-sandbox", kwargs={"application_name": APPLICATION_NAME},
+            configure=_configure)
         try:
             self.pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
