@@ -45,7 +45,7 @@ from sandbox.backends.postgres.migrations import (
 )
 from sandbox.backends.postgres.server import DatabaseUnavailable, PgServer, safe_url
 from sandbox.domain import patterns
-from sandbox.domain.query import Filter
+from sandbox.domain.query import Filter, uses_regex
 from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
 from sandbox.repository import Document, SearchResult, StoreGone
@@ -248,7 +248,7 @@ class PgRepository:
         """Filters, order, window and total, all computed by PostgreSQL (in one snapshot,
         through the fact indexes: :mod:`sandbox.backends.postgres.fact_query`)."""
         with _regex_errors(filters), self._db.snapshot() as conn:
-            if any(f.op == "regex" for f in filters):
+            if uses_regex(filters):
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     regex_timeout_ms()))
             return fact_query.search(conn, self._collection, filters, sort, offset, limit,

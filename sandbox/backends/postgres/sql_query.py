@@ -78,8 +78,6 @@ class Translation:
     order: list[sql.Composable] = field(default_factory=list)
     #: The first sort key, when the fact indexes serve it: (path id, descending).
     sort_index: tuple[int | None, bool] | None = None
-    #: Whether a regular expression runs (the search then gets a statement timeout).
-    has_regex: bool = False
 
     def condition(self) -> tuple[sql.Composable, list[Any]]:
         """Every filter as one condition on ``d``, and its parameters."""
@@ -177,7 +175,6 @@ class Translator:
             self.out.where.append(sql.SQL("FALSE"))
             return
         if f.op == "regex":
-            self.out.has_regex = True
             self._exists(f.path, sql.SQL("coalesce(e->>'t', e->>'s') ~ %s"), [f.values[0]])
             return
         if f.op in _OPERATORS:
