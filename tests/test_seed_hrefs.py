@@ -34,6 +34,13 @@ PARTY = f"{SEED_ORIGIN}/tmf-api/partyManagement/v4/organization/o-1"
     ({"name": "href", "value": PARTY}, ROOT, {"name": "href", "value": PARTY}),  # not an href
     ("plain", ROOT, "plain"),
     ({"href": PARTY}, f"{SEED_ORIGIN}/tmf-api/customerManagement/v4", {"href": PARTY}),
+    # Text that spells a seed href inside a string is not a reference.
+    ({"description": f'"href":"{PARTY}"', "note": [f'x\\"href":"{PARTY}']}, ROOT,
+     {"description": f'"href":"{PARTY}"', "note": [f'x\\"href":"{PARTY}']}),
+    # A served root JSON must escape (a client's Host header) still moves exactly.
+    ({"a": [{"b": {"href": PARTY}}], "n": 1.5, "i": 2**63 - 1}, 'http://we"ird\\/tmf-api/x/v4',
+     {"a": [{"b": {"href": 'http://we"ird\\/tmf-api/partyManagement/v4/organization/o-1'}}],
+      "n": 1.5, "i": 2**63 - 1}),
 ])
 def test_nested_seed_hrefs_move_to_the_serving_root(value: Any, root: str, shown: Any) -> None:
     before = json.dumps(value)

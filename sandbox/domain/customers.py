@@ -106,7 +106,7 @@ class CustomerService:
         href = hrefs.href_of(hrefs.prefix(base_url), doc["id"])
         shown: Document = {"id": doc["id"], hrefs.NAME: href}
         # Nested references of seed customers follow the address too (seed.served_refs).
-        shown.update((k, served_refs(v, base_url)) for k, v in doc.items()
+        shown.update((k, v) for k, v in served_refs(doc, base_url).items()
                      if k not in SERVER_OWNED)
         return shown
 
