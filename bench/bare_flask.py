@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+import orjson
 from flask import Flask, Response
 
 from sandbox import serving
@@ -24,11 +25,9 @@ from sandbox.config import API_PREFIX, Config
 
 def bare_app(documents: dict[str, object]) -> Flask:
     app = Flask(__name__, static_folder=None)
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
     @app.get(API_PREFIX + "/customer/<ident>")
     def get_customer(ident: str) -> Response:
-        body = encoder.encode(documents[ident])
+        body = orjson.dumps(documents[ident])
         return Response(body, content_type="application/json;charset=utf-8")
 
     return app

@@ -10,7 +10,7 @@ numbers differently (the file store as the JSON text Python writes, PostgreSQL a
   ``1``, ``100``, ``0``) and must lie in the signed 64-bit range, which every layer
   keeps exactly (orjson, PostgreSQL, most clients); a larger one is refused;
 * any other number is a finite IEEE double (a literal is rounded to the nearest
-  one), written in its shortest round-trip form (``0.1``, ``1.5e-07``). Such a number
+  one), written in its shortest round-trip form (``0.1``, ``1.5e-7``). Such a number
   is never whole, so its text has a fraction or a negative exponent, which PostgreSQL
   keeps as the same decimal value.
 

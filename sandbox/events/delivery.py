@@ -20,7 +20,6 @@ logger. Queues and deliverer threads live in :mod:`sandbox.events.queue` and
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from sandbox.domain import json_body
 from sandbox.events.masking import redact, scrub
 from sandbox.events.model import listener_name, timestamp
 from sandbox.events.safety import CallbackRefused
@@ -146,12 +146,12 @@ class DeliveryLog:
 def attempt(session: requests.Session, delivery: Delivery, settings: DeliverySettings,
             timeout: tuple[float, float]) -> tuple[str, int | None, str | None]:
     """POST ``delivery``'s event once: (``judge``'s verdict or ``refused``, status, error)."""
-    body = json.dumps(delivery.event, ensure_ascii=False, separators=(",", ":"))
+    body = json_body.encode(delivery.event)
     try:
         # The session's adapter resolves the host, checks every address against the
         # policy and connects to a checked one (DNS may have changed since registration).
         response = session.post(
-            delivery.url, data=body.encode("utf-8"),
+            delivery.url, data=body,
             headers={"Content-Type": "application/json;charset=utf-8",
                      "Accept": "application/json"},
             timeout=timeout, allow_redirects=False, stream=True, verify=settings.verify,
