@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,20 @@ from sandbox.seed import Seed
 from sandbox.versions import V5
 
 
+class SandboxFlask(Flask):
+    """Flask, told that every view and hook here is a plain function."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Flask asks inspect whether each hook and view is a coroutine function, on every
+        # request: seven times a GET. None is, so each is called as it is.
+        return func
+
+
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the sandbox app; ``config`` is a :class:`Config` or overrides of its defaults."""
     settings = config if isinstance(config, Config) else Config().with_overrides(config)
     # No static folder: /static//x would be one more non-JSON answer.
-    app = Flask(__name__, static_folder=None)
+    app = SandboxFlask(__name__, static_folder=None)
     app.config.update(SANDBOX=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # "//" must not be merged into a 308 redirect with an HTML body: it is a 404.

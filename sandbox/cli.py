@@ -11,6 +11,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from errno import EACCES, EADDRINUSE
 from types import FrameType
@@ -217,10 +218,26 @@ def _log_writer(level: int) -> LogWriter:
     made them contend for the handler's lock and switch threads around every write,
     which cost more CPU than the rest of a GET."""
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    writer = LogWriter(lines, sys.stderr, logging.Formatter("%(asctime)s %(message)s"))
+    writer = LogWriter(lines, sys.stderr, LineFormatter("%(asctime)s %(message)s"))
     logging.basicConfig(level=level, handlers=[_Queued(lines)])
     writer.start()
     return writer
+
+
+class LineFormatter(logging.Formatter):
+    """The standard line, its time stamp's date and clock part made once a second
+    (``strftime`` for every line was most of what writing the log cost). One thread
+    formats: the :class:`LogWriter`."""
+
+    _second: int | None = None
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime(self.default_time_format, self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
 
 
 class _Queued(logging.handlers.QueueHandler):

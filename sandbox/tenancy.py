@@ -21,11 +21,9 @@ import hmac
 import ipaddress
 import threading
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from waitress.channel import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
 from sandbox.config import Config
@@ -33,16 +31,12 @@ from sandbox.errors import ApiError
 from sandbox.hosting.faults import Fault, parse_prefer
 from sandbox.hosting.registry import Registry
 from sandbox.hosting.tenant import Tenant
-from sandbox.http import json_response
+from sandbox.http import DROP, STARTED, json_response
 from sandbox.repository import Document, StoreGone
 from sandbox.versions import PREFIXES, prefix_of
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
 EXTENSION = "sandbox.tenants"
 DELAY_SLOTS = "sandbox.delay_slots"
-DROP = "sandbox.drop"
 #: Paths under the API root that describe the API rather than serve a tenant's data.
 PUBLIC = tuple(f"{prefix}/{page}" for prefix, _ in PREFIXES for page in ("api-docs", "docs"))
 CHALLENGE = 'Bearer realm="tmf629-sandbox"'
@@ -102,8 +96,10 @@ def current() -> Tenant:
     found: Tenant | None = g.get("tenant")
     if found is not None:
         return found
-    key = presented_key(request.headers)
-    if not key and not registry().open:
+    tenants = registry()
+    # An open sandbox's one tenant needs no key: the headers are not even read.
+    key = None if tenants.open else presented_key(request.headers)
+    if not key and not tenants.open:
         raise unauthorized("This sandbox hosts several tenants: send your key as "
                            "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
     found = by_key(key)
@@ -180,16 +176,14 @@ def _is_api(path: str) -> bool:
     return prefix_of(path) is not None and not path.startswith(PUBLIC)
 
 
-def _apply_faults(prefer: bool) -> None:
-    tenant = current()
+def _apply_faults(tenant: Tenant, prefer: bool, api_prefix: str) -> None:
     fault: Fault | None = None
     if prefer and "HTTP_PREFER" in request.environ:
         fault = parse_prefer(request.headers.getlist("Prefer"), tenant.faults.max_delay_ms)
     if fault is None:
         # A rule's path is relative to the API root: it applies to every version.
-        found = prefix_of(request.path)
-        relative = request.path.removeprefix(found[0]) if found else request.path
-        fault = tenant.faults.pick(request.method, relative or "/")
+        fault = tenant.faults.pick(request.method,
+                                   request.path.removeprefix(api_prefix) or "/")
     if fault is None:
         return
     g.fault, g.preference = fault.describe(), fault.preference()
@@ -205,7 +199,7 @@ def _apply_faults(prefer: bool) -> None:
         finally:
             slots.release()
     elif fault.action == "drop":
-        request.environ[DROP] = True
+        request.environ[DROP] = True  # the edge answers with nothing at all (http.Edge)
         raise ApiError(503, "Connection dropped by a fault rule", reason="Injected fault")
     else:
         raise ApiError(fault.status or 503, f"Injected fault: {g.fault}",
@@ -227,52 +221,35 @@ def _journal(response: Response) -> Response:
         method=request.method, url=request.url, path=request.path,
         headers=request.headers.items(), body=sent,
         status=response.status_code, response=body,
-        latency_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+        latency_ms=(time.perf_counter() - request.environ.get(STARTED, time.perf_counter()))
+        * 1000,
         fault=g.get("fault"))
     return response
-
-
-class DropConnections:
-    """WSGI middleware: a request marked by a ``drop`` fault gets no answer at all.
-
-    Waitress closes the socket without writing when the app raises
-    ``ClientDisconnected`` before the status line: the client sees the
-    connection go away, as with a crashed upstream.
-    """
-
-    def __init__(self, app: WSGIApplication) -> None:
-        self.app = app
-
-    def __call__(self, environ: WSGIEnvironment,
-                 start_response: StartResponse) -> Iterable[bytes]:
-        held: list[Any] = []
-
-        def hold(*args: Any) -> Any:
-            held.append(args)
-            return lambda data: None
-
-        body = self.app(environ, hold)
-        if environ.get(DROP):
-            if hasattr(body, "close"):
-                body.close()
-            raise ClientDisconnected("dropped by a fault rule")
-        start_response(*held[0])
-        return body
 
 
 def install(app: Flask, tenants: Registry) -> None:
     app.extensions[EXTENSION] = tenants
     app.extensions[DELAY_SLOTS] = threading.BoundedSemaphore(
         app.config["SANDBOX"].max_delayed_requests)
-    app.wsgi_app = DropConnections(app.wsgi_app)  # type: ignore[method-assign]
 
     prefer = prefer_allowed(app.config["SANDBOX"])  # the config never changes
 
     @app.before_request
     def _tenant_and_faults() -> None:
-        if _is_api(request.path):
-            current()
-            _apply_faults(prefer)
+        path = request.path
+        found = prefix_of(path)
+        if found is None or path.startswith(PUBLIC):
+            return
+        if tenants.open:
+            # The open sandbox's one tenant, as current() finds it, without reading the
+            # key nor looking up the registry again: this runs on every request.
+            tenant = tenants.default
+            if not tenant.enter():
+                raise unauthorized("The key is not known here")
+            g.tenant = tenant
+        else:
+            tenant = current()
+        _apply_faults(tenant, prefer, found[0])
 
     app.after_request(_journal)
     app.register_error_handler(StoreGone, _gone)

@@ -51,7 +51,8 @@ def create_customer() -> Response:
 
 @bp.get("/customer/<ident>", strict_slashes=False)
 def retrieve_customer(ident: str) -> Response:
-    selection = fields.parse_fields(request.args.get("fields"))
+    # Without a query string there is nothing to parse (the common case: spared per GET).
+    selection = fields.parse_fields(request.args.get("fields")) if request.query_string else None
     return json_response(fields.select_fields(customers().get(ident, api_base_url()), selection))
 
 
