@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sandbox.backends.tinydb.bulk import Filling
 from sandbox.backends.tinydb.journal import (
     Journal,
     Record,
@@ -39,6 +40,7 @@ from sandbox.backends.tinydb.journal import (
 )
 from sandbox.backends.tinydb.owner import OwnerLock
 from sandbox.backends.tinydb.snapshot import (
+    Adder,
     StoreCorruptError,
     encode,
     fsync_directory,
@@ -153,7 +155,22 @@ class TinyDatabase:
     def read_files(self, path: Path, scans: Sequence[SegmentScan]) -> None:
         """Load the snapshot at ``path`` and replay the scanned segments into memory
         (the files stay as they are)."""
-        self._snapshot_bytes = load_snapshot(path, lambda name: self.table(name).load)
+        fillings: dict[str, tuple[TinyTable, Filling]] = {}
+
+        def adder(name: str) -> Adder:
+            table = self.table(name)
+            if name not in fillings and table.count() == 0:
+                fillings[name] = (table, table.filling())
+            if name not in fillings:
+                return table.load
+            filling = fillings[name][1]
+            return lambda doc_id, doc, packed: table.fill(filling, doc_id, doc, packed)
+
+        # The snapshot fills each table in one pass (bulk.Filling); the journal replays
+        # one record at a time, on top of it.
+        self._snapshot_bytes = load_snapshot(path, adder)
+        for table, filling in fillings.values():
+            table.adopt(filling)
         for scan in scans:
             for record in scan.records:
                 self._replay(record)

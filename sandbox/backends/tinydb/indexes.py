@@ -8,10 +8,11 @@ documents matching that value. Documents whose value at the path is anything
 else (a number where a string belongs, an object) are kept aside in
 ``others``: a lookup returns them as candidates the caller must still test.
 
-A bucket holding one document (every ``name``, every ``engagedParty.id``) is
-that doc id itself, not a set: 100,000 sets would cost 20 MB and give the
-garbage collector 100,000 more containers to walk on every full collection
-(which a scan allocating its matches triggers several times).
+Buckets are :mod:`postings` (a bare doc id, or a bitmap of two or more).
+A new store's indexes are filled in one pass over its documents
+(:meth:`EqualityIndex.gather`, then :meth:`EqualityIndex.fill`), and every
+write after that keeps them up to date (:meth:`EqualityIndex.add`,
+:meth:`EqualityIndex.remove`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ import bisect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pyroaring import BitMap
+
+from sandbox.backends.tinydb import postings
+from sandbox.backends.tinydb.postings import Bucket
 from sandbox.domain.attributes import values_at
 
 #: The attributes partners filter on most (``id`` and ``href`` go through the id map).
@@ -34,7 +39,7 @@ _ABSENT = object()
 class EqualityIndex:
     def __init__(self, path: tuple[str, ...]) -> None:
         self.path = path
-        self.buckets: dict[str, int | set[int]] = {}
+        self.buckets: dict[str, Bucket] = {}
         self.others: set[int] = set()
         #: The keys in order, built by the first sort on this attribute, then kept up to date.
         self._order: list[str] | None = None
@@ -72,44 +77,50 @@ class EqualityIndex:
         keys, odd = ({plain}, False) if isinstance(plain, str) else self._keys(doc)
         for key in keys:
             bucket = self.buckets.get(key)
-            if bucket is None:
-                self.buckets[key] = doc_id
-                if self._order is not None:
-                    bisect.insort(self._order, key)
-            elif isinstance(bucket, int):
-                if bucket != doc_id:
-                    self.buckets[key] = {bucket, doc_id}
-            else:
-                bucket.add(doc_id)
+            if bucket is None and self._order is not None:
+                bisect.insort(self._order, key)
+            self.buckets[key] = postings.add(bucket, doc_id)
         if odd:
             self.others.add(doc_id)
 
     def remove(self, doc_id: int, doc: Any) -> None:
         keys, _ = self._keys(doc)
         for key in keys:
-            bucket = self.buckets.get(key)
-            if bucket == doc_id:
+            bucket = postings.discard(self.buckets.get(key), doc_id)
+            if bucket is not None:
+                self.buckets[key] = bucket
+            elif key in self.buckets:
                 del self.buckets[key]
                 if self._order is not None:
                     del self._order[bisect.bisect_left(self._order, key)]
-            elif isinstance(bucket, set):
-                bucket.discard(doc_id)
-                if len(bucket) == 1:
-                    self.buckets[key] = next(iter(bucket))
         self.others.discard(doc_id)
 
-    def lookup(self, values: Iterable[str]) -> set[int]:
+    def gather(self, doc_id: int, doc: Any, groups: dict[str, postings.Held]) -> None:
+        """Note ``doc``'s keys in ``groups`` (key -> a doc id or a list of them) for
+        :meth:`fill`: a whole store is indexed with one append a key, and one bitmap
+        built per key at the end."""
+        plain = self._plain(doc)
+        if plain is None:
+            return
+        keys, odd = ((plain,), False) if isinstance(plain, str) else self._keys(doc)
+        for key in keys:
+            postings.note(groups, key, doc_id)
+        if odd:
+            self.others.add(doc_id)
+
+    def fill(self, groups: dict[str, postings.Held]) -> None:
+        """Take the buckets :meth:`gather` noted (on an index nothing was added to)."""
+        self.buckets = postings.grouped(groups)
+        self._order = None
+
+    def lookup(self, values: Iterable[str]) -> BitMap:
         """The doc ids holding any of ``values`` (exact; ``others`` not included)."""
-        found: set[int] = set()
-        for value in values:
-            found.update(ids(self.buckets.get(value)))
-        return found
+        return postings.union(self.buckets.get(value) for value in set(values))
 
     def size_of(self, values: Iterable[str]) -> int:
         return sum(len(ids(self.buckets.get(value))) for value in set(values)) + len(self.others)
 
-
-    def ordered(self, descending: bool, within: set[int] | None) -> Iterator[int]:
+    def ordered(self, descending: bool, within: BitMap | None) -> Iterator[int]:
         """Doc ids by their string value at the path, ties in storage (doc id) order.
 
         A document reached with several values (an array) comes at its
@@ -129,14 +140,14 @@ class EqualityIndex:
                     seen.add(bucket)
                     yield bucket
                 continue
-            for doc_id in sorted(bucket if within is None else bucket & within):
+            for doc_id in (bucket if within is None else bucket & within):  # ascending
                 if doc_id not in seen:
                     seen.add(doc_id)
                     yield doc_id
 
 
-def ids(bucket: int | set[int] | None) -> set[int] | tuple[int, ...]:
-    """The doc ids of a bucket (or of none)."""
+def ids(bucket: Bucket | None) -> BitMap | tuple[int, ...]:
+    """The doc ids of a bucket (or of none), ascending."""
     if bucket is None:
         return ()
     return (bucket,) if isinstance(bucket, int) else bucket

@@ -83,7 +83,9 @@ def _spans(raw: bytes) -> list[tuple[int, int]]:
     """(start, end) of every line, without copying them."""
     spans = []
     start = 0
-    size = len(raw.rstrip(b"\n"))
+    size = len(raw)
+    while size and raw[size - 1] == 0x0A:  # rstrip(b"\n") without copying the store
+        size -= 1
     while start <= size:
         end = raw.find(b"\n", start, size)
         end = size if end < 0 else end
@@ -152,7 +154,7 @@ def load_snapshot(path: Path, table: Callable[[str], Adder]) -> int:
     except FileNotFoundError:
         return 0
     size = len(raw)
-    if not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy the whole store to find out)
         return size
     try:
         if _load_lines(raw, table):

@@ -18,7 +18,6 @@ the journal gives.
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +26,10 @@ from itertools import islice
 from typing import Any, Protocol
 
 import orjson
+from pyroaring import BitMap
 
-from sandbox.backends.tinydb import indexes, scan, tokens
+from sandbox.backends.tinydb import indexes, postings, scan, tokens
+from sandbox.backends.tinydb.bulk import Filling
 from sandbox.backends.tinydb.indexes import INDEXED_PATHS, EqualityIndex
 from sandbox.backends.tinydb.snapshot import encode
 from sandbox.domain import hrefs, query, sorting
@@ -40,7 +41,7 @@ _BY_ID = (("id",), hrefs.PATH)
 #: from clients; a dropped one is built again when needed).
 MAX_PATH_INDEXES = 64
 #: (the filters an index answered, their exact ids or candidates, ids to test all filters on)
-Chosen = tuple[list[query.Filter], "tokens.Ids | set[int]", set[int]]
+Chosen = tuple[list[query.Filter], BitMap, set[int]]
 
 
 class Section(Protocol):
@@ -69,7 +70,8 @@ class TinyTable:
         self._ids: dict[str, int] = {}
         self._indexes = {path: EqualityIndex(path) for path in INDEXED_PATHS}
         #: Token indexes of the paths searches filtered on, most recently used last.
-        self._tokens: OrderedDict[tuple[str, ...], tokens.PathIndex] = OrderedDict()
+        self._tokens: OrderedDict[tuple[str, ...], tokens.PathIndex] = OrderedDict(
+            (path, tokens.PathIndex(path)) for path in tokens.COMMON_PATHS)
         #: Doc ids written while a token index is being filled outside the lock, one set
         #: per fill in progress; one fill at a time (``_filling``).
         self._touched: list[set[int]] = []
@@ -100,11 +102,25 @@ class TinyTable:
             if doc_id in self._rows:
                 self._remove(doc_id, _unpack(self._rows[doc_id]))
             return
-        if packed is None or b"\\u" in packed or b"\\/" in packed:
-            # Re-encoded when an escape (\u00f4, \/) spells text otherwise than the sandbox
-            # does: the scan looks for text in the stored bytes (storage/scan).
-            packed = orjson.dumps(doc)
-        self._put(doc_id, doc, packed)
+        self._put(doc_id, doc, _as_stored(doc_id, doc, packed))
+
+    def filling(self) -> Filling:
+        """A one-pass load of this table's snapshot, for :meth:`adopt` (an empty table)."""
+        return Filling(list(self._indexes.values()), list(self._tokens.values()))
+
+    def fill(self, filling: Filling, doc_id: int, doc: Document, packed: bytes) -> None:
+        """Add one snapshot document to ``filling`` (stored as :meth:`load` would)."""
+        filling.add(doc_id, doc, _as_stored(doc_id, doc, packed))
+
+    def adopt(self, filling: Filling) -> None:
+        """Take the documents and indexes ``filling`` gathered from the snapshot."""
+        assert not self._rows, "only an empty table adopts a snapshot"
+        filling.finish()
+        self._rows, self._ids = filling.rows, filling.ids
+        self._next = max(self._rows, default=0) + 1
+        self._version += 1
+        for doc_id, doc, packed in filling.again:
+            self.load(doc_id, doc, packed)
 
     def _unlink(self, doc_id: int, doc: Document) -> None:
         if isinstance(doc.get("id"), str) and self._ids.get(doc["id"]) == doc_id:
@@ -240,10 +256,10 @@ class TinyTable:
             page: list[bytes] | None = None
             if not wanted or exact is not None:
                 # No filter, or ones the indexes answer exactly: order and cut the ids alone.
-                ids = self._ordered(exact, sort, end)
+                ids = self._ordered(exact, sort, offset, end)
                 if ids is not None:
                     total = len(self._rows) if exact is None else len(exact)
-                    page = [self._rows[doc_id] for doc_id in ids[offset:end]]
+                    page = [self._rows[doc_id] for doc_id in ids]
             if page is None:
                 candidates, lists = self._candidates(wanted, chosen)
         if page is not None:
@@ -255,29 +271,25 @@ class TinyTable:
         # Only the page is decoded whole: a fresh copy the caller may keep.
         return SearchResult([_unpack(packed) for packed, _ in matched[offset:end]], len(matched))
 
-    def _ordered(self, exact: tokens.Ids | set[int] | None, sort: Sequence[sorting.SortKey],
-                 end: int | None) -> list[int] | None:
-        """Under the lock: the first ``end`` ids of ``exact`` (None: all) in ``sort`` order,
-        when the ids alone tell it; None when documents must be read."""
+    def _ordered(self, exact: BitMap | None, sort: Sequence[sorting.SortKey], offset: int,
+                 end: int | None) -> Sequence[int] | None:
+        """Under the lock: the ids ``offset`` to ``end`` of ``exact`` (None: all) in ``sort``
+        order, when the ids alone tell it; None when documents must be read."""
         if not sort:
             if exact is None:
-                return list(islice(self._rows, end))
-            if not isinstance(exact, set):  # already ascending
-                return list(exact[:end])
-            return (heapq.nsmallest(end, exact) if end is not None and end * 4 < len(exact)
-                    else sorted(exact))
+                return list(islice(self._rows, offset, end))
+            return list(exact[offset:end])  # ascending (storage order), selected by rank
         index = self._indexes.get(sort[0].path)
         if len(sort) > 1 or index is None or index.others or sort[0].hint != "string":
             return None
-        within = None if exact is None else exact if isinstance(exact, set) else set(exact)
-        ids = list(islice(index.ordered(sort[0].descending, within), end))
+        ids = list(islice(index.ordered(sort[0].descending, exact), end))
         if end is None or len(ids) < end:
             # Documents without a value come last, in storage order.
             valued = set(ids)  # the index ran out: every valued document is in ids
-            rest = self._rows if exact is None else sorted(exact)
+            rest = self._rows if exact is None else exact
             ids += islice((doc_id for doc_id in rest if doc_id not in valued),
                           None if end is None else end - len(ids))
-        return ids
+        return ids[offset:end]
 
     # -- token indexes ---------------------------------------------------------
 
@@ -303,7 +315,7 @@ class TinyTable:
         on an equality index without odd values) answer exactly, and the ids matching
         them all."""
         served: list[query.Filter] = []
-        found: list[tokens.Ids | set[int]] = []
+        found: list[BitMap] = []
         for f in filters:
             if self._exact_index(f):
                 chosen = self._best_index([f], prefix)
@@ -319,7 +331,7 @@ class TinyTable:
         if regex is not None and not regex[2]:
             served += regex[0]
             found.append(regex[1])
-        return served, tokens.intersection(found), set()
+        return served, postings.intersection(found), set()
 
     def _build_tokens(self, filters: list[query.Filter], prefix: str | None) -> None:
         """Build the token index of every filter's path that has none (outside the lock:
@@ -396,12 +408,10 @@ class TinyTable:
             return ((packed, filters) for packed in rows), [filters]
         served, exact, others = chosen
         rest = [g for g in filters if all(g is not f for f in served)]
-        if not others:
-            ordered = sorted(exact) if isinstance(exact, set) else exact
-            return [(self._rows[doc_id], rest) for doc_id in ordered], [rest]
-        answered = exact if isinstance(exact, set) else set(exact)
-        pairs = [(self._rows[doc_id], rest if doc_id in answered else filters)
-                 for doc_id in sorted(answered | others)]
+        if not others:  # a bitmap iterates in ascending (storage) order
+            return [(self._rows[doc_id], rest) for doc_id in exact], [rest]
+        pairs = [(self._rows[doc_id], rest if doc_id in exact else filters)
+                 for doc_id in exact | BitMap(others)]
         return pairs, [rest, filters]
 
     def _best_index(self, filters: Iterable[query.Filter], prefix: str | None
@@ -425,7 +435,7 @@ class TinyTable:
         texts = query.equal_texts(f)
         if f.path in _BY_ID:
             keys = texts if f.path == ("id",) else {hrefs.id_of(prefix, v) for v in texts}
-            return [f], {self._ids[k] for k in keys if k in self._ids}, set()
+            return [f], BitMap([self._ids[k] for k in keys if k in self._ids]), set()
         index = self._indexes[f.path]
         return [f], index.lookup(texts), set(index.others)
 
@@ -437,6 +447,17 @@ class TinyTable:
                  else {**view, hrefs.NAME: href} for _, view in matched]
         back = {id(view): match for view, match in zip(shown, matched, strict=True)}
         return [back[id(view)] for view in sorting.sort_documents(shown, keys)]
+
+
+def _as_stored(doc_id: int, doc: Document, packed: bytes | None) -> bytes:
+    """The bytes a loaded document is kept as; a doc id a bitmap cannot hold is refused."""
+    if not 0 <= doc_id <= postings.MAX_DOC_ID:
+        raise ValueError(f"doc id {doc_id} is beyond {postings.MAX_DOC_ID}")
+    if packed is None or b"\\u" in packed or b"\\/" in packed:
+        # Re-encoded when an escape (\u00f4, \/) spells text otherwise than the sandbox
+        # does: the scan looks for text in the stored bytes (storage/scan).
+        return orjson.dumps(doc)
+    return packed
 
 
 def _unpack(packed: bytes | str) -> Document:

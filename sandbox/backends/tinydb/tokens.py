@@ -12,33 +12,41 @@ Objects reached at a path are not keyed (their JSON text would copy the
 document); a filter that could match one (an ``.eq`` candidate of JSON text
 other than ``null``, a ``.ne`` where objects are held) is left to the scan.
 
-Compact: ranks keep their own dicts (a key is the bare typed value, no tuple),
-a bucket holding one document is that doc id (the table's own int object),
-and larger buckets are sorted ``array('q')`` (8 bytes a posting, never walked
-by the garbage collector). Built once a search needs the path, from the
-stored bytes through a projection (:meth:`PathIndex.fill`), then kept up to
-date on every write (:meth:`PathIndex.replace`).
+Compact: ranks keep their own dicts (a key is the bare typed value, no tuple)
+and buckets are :mod:`postings` (a doc id, or a bitmap of two or more), so
+counts, OR lists and intersections cost microseconds. The paths partners
+filter on most (:data:`COMMON_PATHS`) are indexed by every table from the
+start (a snapshot fills them in the pass that loads it); any other path once
+a search needs it, from the stored bytes through a projection
+(:meth:`PathIndex.fill`). Either way a pass notes each document under its
+*raw* values and types each distinct value once (:meth:`PathIndex.gather`,
+:meth:`PathIndex.fill_gathered`); after that every write keeps the index up
+to date (:meth:`PathIndex.replace`).
 """
 
 from __future__ import annotations
 
-import bisect
-from array import array
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Union
+from collections.abc import Mapping
+from typing import Any
 
+from pyroaring import BitMap
+
+from sandbox.backends.tinydb import postings
+from sandbox.backends.tinydb.postings import Bucket, Held
 from sandbox.backends.tinydb.projection import projection
 from sandbox.domain import query
 from sandbox.domain.attributes import Comparable, attribute_type, comparable, values_at
 
 Path = tuple[str, ...]
-Bucket = Union[int, "array[int]"]
-#: Exact doc ids, ascending (a bucket as it is, or a merge of several).
-Ids = Union[Sequence[int], "array[int]"]
-
-
-def _ids(bucket: Bucket) -> Sequence[int]:
-    return (bucket,) if isinstance(bucket, int) else bucket
+#: Indexed by every table from the start: the paths partners filter on most, each with
+#: a few distinct values (a store of 100,000 seed customers: a few MiB in all).
+COMMON_PATHS: tuple[Path, ...] = (
+    ("contactMedium", "mediumType"), ("characteristic", "name"), ("characteristic", "value"),
+    ("creditProfile", "creditScore"), ("validFor", "startDateTime"),
+)
+#: A raw value at the path, as a pass over the store notes it: (its class, itself);
+#: the class keeps ``1``, ``1.0`` and ``True`` apart until they are typed.
+Raw = tuple[type, Any]
 
 
 class PathIndex:
@@ -47,7 +55,7 @@ class PathIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.hint = attribute_type(path)
-        #: rank -> typed value -> doc ids (one int, or a sorted array of two or more).
+        #: rank -> typed value -> doc ids (one int, or a bitmap of two or more).
         self.keys: dict[str, dict[Any, Bucket]] = {}
         #: Doc ids holding an object at the path (not keyed).
         self.objects: set[int] = set()
@@ -84,39 +92,42 @@ class PathIndex:
         keyed = self.keys.get(rank)
         if keyed is None:
             keyed = self.keys[rank] = {}
-        bucket = keyed.get(key)
-        if bucket is None:
-            keyed[key] = doc_id
-        elif isinstance(bucket, int):
-            if bucket != doc_id:
-                keyed[key] = array("q", sorted((bucket, doc_id)))
-        elif bucket[-1] < doc_id:  # the common case: a new document, or a fill in order
-            bucket.append(doc_id)
-        else:
-            at = bisect.bisect_left(bucket, doc_id)
-            if at == len(bucket) or bucket[at] != doc_id:
-                bucket.insert(at, doc_id)
+        keyed[key] = postings.add(keyed.get(key), doc_id)
 
     def _take(self, doc_id: int, rank: str, key: Any) -> None:
         keyed = self.keys.get(rank, {})
-        bucket = keyed.get(key)
-        if bucket is None:
-            return
-        if isinstance(bucket, int):
-            if bucket == doc_id:
-                del keyed[key]
-            return
-        at = bisect.bisect_left(bucket, doc_id)
-        if at < len(bucket) and bucket[at] == doc_id:
-            del bucket[at]
-        if len(bucket) == 1:
-            keyed[key] = bucket[0]
+        bucket = postings.discard(keyed.get(key), doc_id)
+        if bucket is not None:
+            keyed[key] = bucket
+        else:
+            keyed.pop(key, None)
+
+    def gather(self, doc_id: int, document: Any, groups: dict[Raw, Held]) -> None:
+        """Note the raw values ``document`` holds at the path in ``groups`` (and whether it
+        holds an object): a pass over the store, before :meth:`fill_gathered`."""
+        for value in values_at(document, self.path):
+            if isinstance(value, dict):
+                self.objects.add(doc_id)
+            else:  # a scalar (arrays fan out): hashable
+                postings.note(groups, (value.__class__, value), doc_id)
+
+    def fill_gathered(self, groups: dict[Raw, Held]) -> None:
+        """Type each distinct raw value once and take the buckets (an index nothing was
+        put in yet): raw values typed alike (``602``, ``602.0``) share one bucket."""
+        typed: dict[Comparable, Held] = {}
+        for (_, value), held in groups.items():
+            token = comparable(value, self.hint)
+            typed[token] = postings.merged(typed[token], held) if token in typed else held
+        for (rank, key), bucket in postings.grouped(typed).items():
+            self.keys.setdefault(rank, {})[key] = bucket
 
     def fill(self, rows: Mapping[int, bytes]) -> None:
         """Index stored documents (doc id -> JSON), decoding only the path."""
         decoder = projection(frozenset({self.path}))
+        groups: dict[Raw, Held] = {}
         for doc_id, packed in rows.items():
-            self.replace(doc_id, None, decoder.view(packed))
+            self.gather(doc_id, decoder.view(packed), groups)
+        self.fill_gathered(groups)
 
     # -- reads --------------------------------------------------------------------
 
@@ -130,32 +141,15 @@ class PathIndex:
             return not self.objects
         return f.op in query.ORDERING
 
-    def find(self, f: query.Filter) -> Ids:
-        """The doc ids matching ``f`` (one :meth:`answers`), ascending."""
+    def find(self, f: query.Filter) -> BitMap:
+        """The doc ids matching ``f`` (one :meth:`answers`), a bitmap of its own."""
         if f.op == "eq":
-            found = [bucket for rank, key in query.candidates(f)
-                     if (bucket := self.keys.get(rank, {}).get(key)) is not None]
-            if len(found) == 1:
-                return _ids(found[0])
-            return sorted({doc_id for bucket in found for doc_id in _ids(bucket)})
+            return postings.union(self.keys.get(rank, {}).get(key)
+                                  for rank, key in query.candidates(f))
         # A value is compared only with bounds of its own rank (query.bounds): other
         # ranks' values, say every name for a numeric bound, are not even looked at.
         ranks = ({rank for rank, _ in query.bounds(f)} if f.op in query.ORDERING
                  else set(self.keys))
-        matched: set[int] = set()
-        for rank in ranks:
-            for key, bucket in self.keys.get(rank, {}).items():
-                if query.admits(f, (rank, key)):
-                    matched.update(_ids(bucket))
-        return sorted(matched)
-
-
-def intersection(found: Iterable[Ids | set[int]]) -> Ids | set[int]:
-    """The doc ids in every one of ``found``: one of them as it is, or a set."""
-    ordered = sorted(found, key=len)
-    if len(ordered) == 1:
-        return ordered[0]
-    common = set(ordered[0])
-    for ids in ordered[1:]:
-        common.intersection_update(ids)
-    return common
+        return postings.union(bucket for rank in ranks
+                              for key, bucket in self.keys.get(rank, {}).items()
+                              if query.admits(f, (rank, key)))
