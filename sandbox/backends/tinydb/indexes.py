@@ -102,7 +102,16 @@ class EqualityIndex:
         plain = self._plain(doc)
         if plain is None:
             return
-        keys, odd = ((plain,), False) if isinstance(plain, str) else self._keys(doc)
+        if isinstance(plain, str):  # (postings.note inlined: once per document and index)
+            held = groups.get(plain)
+            if held is None:
+                groups[plain] = doc_id
+            elif isinstance(held, int):
+                groups[plain] = [held, doc_id]
+            else:
+                held.append(doc_id)
+            return
+        keys, odd = self._keys(doc)
         for key in keys:
             postings.note(groups, key, doc_id)
         if odd:

@@ -94,38 +94,43 @@ def _spans(raw: bytes) -> list[tuple[int, int]]:
     return spans
 
 
-def _line_shapes_hold(raw: bytes, spans: list[tuple[int, int]]) -> bool:
+def _line_shapes_hold(raw: bytes, spans: list[tuple[int, int]]) -> list[bool] | None:
     """Whether ``raw`` is a snapshot this module wrote: a header line per table,
-    one document per line, commas between documents, ``}}`` at the end."""
+    one document per line, commas between documents, ``}}`` at the end. The
+    lines that are headers, or None for any other layout."""
     if len(spans) < 2 or raw[spans[-1][0]:spans[-1][1]] != b"}}" or not raw.startswith(b"{"):
-        return False
+        return None
     heads = [_HEAD.fullmatch(raw, *span) is not None for span in spans[:-1]]
     for number, (start, end) in enumerate(spans[:-1]):
         if heads[number]:
             if (number == 0) != (raw[start:start + 1] == b"{"):
-                return False
+                return None
             continue
         follows_doc = number + 1 < len(heads) and not heads[number + 1]
         if (number == 0 or not _DOC_LINE.match(raw, start, end)
                 or not raw.endswith(b"}," if follows_doc else b"}", start, end)):
-            return False
-    return True
+            return None
+    return heads
 
 
 def _load_lines(raw: bytes, table: Callable[[str], Adder]) -> bool:
     """The fast path for the layout :func:`write_snapshot` uses; False for any other."""
     spans = _spans(raw)
-    if not _line_shapes_hold(raw, spans):
+    heads = _line_shapes_hold(raw, spans)
+    if heads is None:
         return False
     add: Adder | None = None
-    for start, end in spans[:-1]:
-        head = _HEAD.fullmatch(raw, start, end)
-        if head is not None:
-            add = table(json.loads(head.group(1)))
+    loads = orjson.loads
+    for (start, end), head in zip(spans, heads, strict=False):
+        if head:
+            match = _HEAD.fullmatch(raw, start, end)
+            assert match is not None
+            add = table(json.loads(match.group(1)))
             continue
         colon = raw.index(b": ", start, end)
-        data = raw[colon + 2:end - 1 if raw[end - 1:end] == b"," else end]
-        doc = orjson.loads(data)
+        # Every document line but a table's last ends with a comma (checked above).
+        data = raw[colon + 2:end - 1 if raw[end - 1] == 0x2C else end]
+        doc = loads(data)
         if not isinstance(doc, dict) or add is None:
             raise ValueError(f"document {raw[start:colon].decode()} is not an object")
         add(int(raw[start + 1:colon - 1]), doc, data)

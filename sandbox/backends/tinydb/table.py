@@ -453,7 +453,7 @@ def _as_stored(doc_id: int, doc: Document, packed: bytes | None) -> bytes:
     """The bytes a loaded document is kept as; a doc id a bitmap cannot hold is refused."""
     if not 0 <= doc_id <= postings.MAX_DOC_ID:
         raise ValueError(f"doc id {doc_id} is beyond {postings.MAX_DOC_ID}")
-    if packed is None or b"\\u" in packed or b"\\/" in packed:
+    if packed is None or (b"\\" in packed and (b"\\u" in packed or b"\\/" in packed)):
         # Re-encoded when an escape (\u00f4, \/) spells text otherwise than the sandbox
         # does: the scan looks for text in the stored bytes (storage/scan).
         return orjson.dumps(doc)

@@ -44,9 +44,10 @@ COMMON_PATHS: tuple[Path, ...] = (
     ("contactMedium", "mediumType"), ("characteristic", "name"), ("characteristic", "value"),
     ("creditProfile", "creditScore"), ("validFor", "startDateTime"),
 )
-#: A raw value at the path, as a pass over the store notes it: (its class, itself);
-#: the class keeps ``1``, ``1.0`` and ``True`` apart until they are typed.
-Raw = tuple[type, Any]
+#: A raw value at the path, as a pass over the store notes it: a string itself, any
+#: other scalar (its class, itself), so ``1``, ``1.0`` and ``True`` stay apart until typed.
+Raw = str | tuple[type, Any]
+_ABSENT = object()
 
 
 class PathIndex:
@@ -68,7 +69,7 @@ class PathIndex:
         objects = False
         if document is None:
             return found, objects
-        for value in values_at(document, self.path):
+        for value in self.values(document):
             if isinstance(value, dict):
                 objects = True
             else:
@@ -102,21 +103,49 @@ class PathIndex:
         else:
             keyed.pop(key, None)
 
+    def values(self, document: Any) -> list[Any]:
+        """``values_at(document, self.path)``; a two-step path (the common ones) without
+        its calls, when no array nests in another."""
+        if len(self.path) != 2 or not isinstance(document, dict):
+            return values_at(document, self.path)
+        first = document.get(self.path[0], _ABSENT)
+        name = self.path[1]
+        found: list[Any] = []
+        for item in first if isinstance(first, list) else (first,):
+            if isinstance(item, dict):
+                if name in item:
+                    value = item[name]
+                    if isinstance(value, list):
+                        return values_at(document, self.path)
+                    found.append(value)
+            elif isinstance(item, list):
+                return values_at(document, self.path)
+        return found
+
     def gather(self, doc_id: int, document: Any, groups: dict[Raw, Held]) -> None:
         """Note the raw values ``document`` holds at the path in ``groups`` (and whether it
         holds an object): a pass over the store, before :meth:`fill_gathered`."""
-        for value in values_at(document, self.path):
+        for value in self.values(document):
             if isinstance(value, dict):
                 self.objects.add(doc_id)
-            else:  # a scalar (arrays fan out): hashable
-                postings.note(groups, (value.__class__, value), doc_id)
+                continue
+            # (postings.note inlined: start-up runs this for every document and path.)
+            # A string is its own raw key; anything else carries its class (1, 1.0, True).
+            key: Raw = value if isinstance(value, str) else (value.__class__, value)
+            held = groups.get(key)
+            if held is None:
+                groups[key] = doc_id
+            elif isinstance(held, int):
+                groups[key] = [held, doc_id]
+            else:
+                held.append(doc_id)
 
     def fill_gathered(self, groups: dict[Raw, Held]) -> None:
         """Type each distinct raw value once and take the buckets (an index nothing was
         put in yet): raw values typed alike (``602``, ``602.0``) share one bucket."""
         typed: dict[Comparable, Held] = {}
-        for (_, value), held in groups.items():
-            token = comparable(value, self.hint)
+        for raw, held in groups.items():
+            token = comparable(raw if isinstance(raw, str) else raw[1], self.hint)
             typed[token] = postings.merged(typed[token], held) if token in typed else held
         for (rank, key), bucket in postings.grouped(typed).items():
             self.keys.setdefault(rank, {})[key] = bucket
