@@ -3,7 +3,8 @@
 It reads what a start would read and judges it the same way (the same segment
 scan, the same missing-parts rule of :mod:`~sandbox.backends.tinydb.database`),
 then goes further: every table replayed in memory is compared with one rebuilt
-from its final documents (id map and equality indexes), and stored numbers are
+from its final documents (id map, equality indexes, the common paths' token
+indexes), and stored numbers are
 checked against the number model. Nothing is written: a torn last record is
 reported, not cut off, and the owner lock is only tested (held while checking,
 so no sandbox starts meanwhile), never created or rewritten.

@@ -141,14 +141,17 @@ class TinyTable:
         self._version += 1
 
     def shape(self) -> dict[str, Any]:
-        """The id map and every equality index as plain values: two tables holding the
-        same documents have equal shapes (``check`` compares a replayed table with one
-        rebuilt from its documents)."""
+        """The id map, every equality index and the common paths' token indexes as plain
+        values: two tables holding the same documents have equal shapes (``check``
+        compares a table loaded and replayed with one rebuilt document by document)."""
         with self._section.mutex:
             shape: dict[str, Any] = {"ids": dict(self._ids)}
             for path, index in self._indexes.items():
                 shape[".".join(path)] = ({key: set(indexes.ids(bucket)) for key, bucket
                                           in index.buckets.items()}, set(index.others))
+            for path in tokens.COMMON_PATHS:
+                if (held := self._tokens.get(path)) is not None:
+                    shape["tokens " + ".".join(path)] = held.shape()
             return shape
 
     def frozen(self) -> list[tuple[int, bytes]]:

@@ -158,6 +158,11 @@ class PathIndex:
             self.gather(doc_id, decoder.view(packed), groups)
         self.fill_gathered(groups)
 
+    def shape(self) -> tuple[dict[str, dict[Any, set[int]]], set[int]]:
+        """The index as plain values (doc id sets by rank and key; the objects)."""
+        return ({rank: {key: set(postings.bitmap(bucket)) for key, bucket in keyed.items()}
+                 for rank, keyed in self.keys.items() if keyed}, set(self.objects))
+
     # -- reads --------------------------------------------------------------------
 
     def answers(self, f: query.Filter) -> bool:
