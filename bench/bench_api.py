@@ -98,12 +98,16 @@ def bench_size(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, float
             plan = latency_plan(root, rnd, docs, new, n)
             plan.insert(1, ("GET /customer/{unknown id}", [
                 ("GET", f"{root}customer/{uuid.uuid4()}", None, (404,)) for _ in range(n)]))
-            # The first filter on a path builds its token index: one pass over the store.
-            started = time.perf_counter()
-            requests.get(f"{root}customer?characteristic.name=segment&limit=100",
-                         timeout=600).raise_for_status()
-            figures["first ?characteristic.name= (builds its index) ms"] = (
-                time.perf_counter() - started) * 1000
+            # The common paths (tokens.COMMON_PATHS) are indexed at start-up; the first filter
+            # on any other path builds its token index: one pass over the store.
+            for label, first in (("first ?characteristic.name= (indexed at start-up) ms",
+                                  "characteristic.name=segment"),
+                                 ("first ?account.id= (builds its index) ms",
+                                  f"account.id={docs[0].get('account', [{}])[0].get('id')}")):
+                started = time.perf_counter()
+                requests.get(f"{root}customer?{first}&limit=100",
+                             timeout=600).raise_for_status()
+                figures[label] = (time.perf_counter() - started) * 1000
             for warm in ("contactMedium.mediumType=email", "creditProfile.creditScore.gte=700"):
                 requests.get(f"{root}customer?{warm}&limit=1", timeout=600).raise_for_status()
             plan += [
