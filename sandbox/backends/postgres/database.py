@@ -50,6 +50,7 @@ from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
 from sandbox.repository import Document, SearchResult, StoreGone
 
+INSERT = "INSERT INTO document (collection, id, doc, facts) VALUES (%s, %s, %s, %s)"
 #: What PostgreSQL answers about a store whose schema is gone.
 GONE = (errors.UndefinedTable, errors.InvalidSchemaName)
 
@@ -208,8 +209,10 @@ class PgRepository:
             # section's transaction usable (and the batch all or nothing).
             with (_storable(), self._db.transaction() as conn, conn.transaction(),
                   conn.cursor() as cursor):
-                cursor.executemany("INSERT INTO document (collection, id, doc, facts) "
-                                   "VALUES (%s, %s, %s, %s)", rows)
+                if len(rows) == 1:  # executemany's pipeline costs more than it saves here
+                    cursor.execute(INSERT, rows[0])
+                else:
+                    cursor.executemany(INSERT, rows)
         except errors.UniqueViolation:
             raise ValueError(f"a document with one of the ids {[d['id'] for d in docs][:5]} "
                              f"is already stored in {self._collection}") from None
@@ -282,15 +285,15 @@ def _storable() -> Iterator[None]:
                           reason="Invalid value") from None
 
 
-def _strict(value: Any) -> str:
+def storable_json(value: Any) -> str:
     # No NaN or Infinity (not JSON); a set or an object raises TypeError before any write.
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
 def _json(doc: Document) -> tuple[Jsonb, Jsonb]:
     """The document and its facts as JSONB parameters, serialised now (errors before SQL)."""
-    text = _strict(doc)
-    facts = _strict(facts_of(doc))
+    text = storable_json(doc)
+    facts = storable_json(facts_of(doc))
     return Jsonb(doc, dumps=lambda _: text), Jsonb(None, dumps=lambda _: facts)
 
 
