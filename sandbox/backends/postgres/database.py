@@ -35,6 +35,7 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres import fact_query
+from sandbox.backends.postgres.counts import CountCache
 from sandbox.backends.postgres.facts import facts_of
 from sandbox.backends.postgres.migrations import (
     PUBLIC,
@@ -139,6 +140,8 @@ class PgDatabase:
             raise DatabaseUnavailable(f"cannot prepare the schema {schema} in "
                                       f"{safe_url(server.url)}: {str(exc).strip()}") from None
         self.section = WriteSection(server, schema)
+        #: Counts of broad filters, kept while their collection does not change.
+        self.counts = CountCache()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -250,12 +253,15 @@ class PgRepository:
     ) -> SearchResult:
         """Filters, order, window and total, all computed by PostgreSQL (in one snapshot,
         through the fact indexes: :mod:`sandbox.backends.postgres.fact_query`)."""
+        # Inside a write section the transaction sees its own writes: no kept counts. Nor
+        # for regular expressions: each request's evaluation is under its own budget.
+        counts = None if self._db.section.depth or uses_regex(filters) else self._db.counts
         with _regex_errors(filters), self._db.snapshot() as conn:
             if uses_regex(filters):
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     regex_timeout_ms()))
             return fact_query.search(conn, self._collection, filters, sort, offset, limit,
-                                     href_prefix)
+                                     href_prefix, counts)
 
 
 @contextmanager
