@@ -179,6 +179,8 @@ def blast(jobs: list[tuple[str, str, str, bytes | None, int]]) -> int:
 
 
 TICK = os.sysconf("SC_CLK_TCK")
+#: Requests of each kind every throughput client sends before a round is measured.
+WARM = 50
 
 
 def client_pid(_: int) -> int:
@@ -255,14 +257,17 @@ def bench_scale(size: int, args: argparse.Namespace, ctx: Any) -> dict[str, dict
             servers = [sandbox(url) for _ in range(count)]
             with contextlib.ExitStack() as stack:
                 hosts = [urlsplit(stack.enter_context(server).url) for server in servers]
-                list(pool.map(blast, scale_jobs("GET", hosts, clients, 20, ids, body)))  # warm
-                list(pool.map(blast, scale_jobs("POST", hosts, clients, 5, ids, body)))
+                # Warm: each new process's connections (their backends' plan caches,
+                # psycopg's prepared statements) and its own caches; short rounds that
+                # skip this charge three processes three cold starts.
+                list(pool.map(blast, scale_jobs("GET", hosts, clients, WARM, ids, body)))
+                list(pool.map(blast, scale_jobs("POST", hosts, clients, WARM, ids, body)))
                 rounds["GET /customer/{id}"][count].append(throughput(
                     pool, url, servers, scale_jobs("GET", hosts, clients, per_client, ids, body),
                     client_pids))
                 rounds["POST /customer"][count].append(throughput(
                     pool, url, servers,
-                    scale_jobs("POST", hosts, clients, per_client // 2, ids, body), client_pids))
+                    scale_jobs("POST", hosts, clients, per_client, ids, body), client_pids))
     return {key: {count: min(found, key=lambda r: abs(r[0] - statistics.median(
         x[0] for x in found))) for count, found in sides.items()}
         for key, sides in rounds.items()}
