@@ -22,11 +22,13 @@ from sandbox.backends.tinydb.snapshot import write_snapshot
 OTHER_STATUSES = ("Validated", "Pending", "Suspended", "Initialized", "Closed")
 
 
-def customers(count: int, seed: int = 629) -> list[dict[str, Any]]:
+def customers(count: int, seed: int = 629, start: int = 0) -> list[dict[str, Any]]:
+    """Customers ``start`` to ``start + count - 1`` of the store ``seed`` names: customer n
+    is the same whichever slice makes it, so processes can build a large store in parts."""
     templates = load_json("customers.json")
-    rnd = random.Random(seed)
     made = []
-    for n in range(count):
+    for n in range(start, start + count):
+        rnd = random.Random(f"{seed}/{n}")
         doc = marshal.loads(marshal.dumps(templates[n % len(templates)]))  # a fast deep copy
         doc.pop("href", None)
         doc["id"] = str(uuid.UUID(int=rnd.getrandbits(128), version=4))

@@ -97,11 +97,16 @@ def walk(document: Any) -> Iterator[tuple[Path, Any]]:
     return visit(document, ())
 
 
+#: One encoder: json.dumps with options builds a new one per call, and every write types
+#: each number and boolean of the document (the PostgreSQL facts) through as_text.
+_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def as_text(value: Any) -> str:
     """The text a query string would carry for ``value`` (``true``, ``42``, ...)."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _TEXT.encode(value)
 
 
 # -- what the schema says -------------------------------------------------------

@@ -35,6 +35,7 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
 from sandbox.backends.postgres import fact_query
+from sandbox.backends.postgres.counts import CountCache
 from sandbox.backends.postgres.facts import facts_of
 from sandbox.backends.postgres.migrations import (
     PUBLIC,
@@ -50,6 +51,7 @@ from sandbox.domain.sorting import SortKey
 from sandbox.errors import bad_request
 from sandbox.repository import Document, SearchResult, StoreGone
 
+INSERT = "INSERT INTO document (collection, id, doc, facts) VALUES (%s, %s, %s, %s)"
 #: What PostgreSQL answers about a store whose schema is gone.
 GONE = (errors.UndefinedTable, errors.InvalidSchemaName)
 
@@ -138,6 +140,8 @@ class PgDatabase:
             raise DatabaseUnavailable(f"cannot prepare the schema {schema} in "
                                       f"{safe_url(server.url)}: {str(exc).strip()}") from None
         self.section = WriteSection(server, schema)
+        #: Counts of broad filters, kept while their collection does not change.
+        self.counts = CountCache()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -208,8 +212,10 @@ class PgRepository:
             # section's transaction usable (and the batch all or nothing).
             with (_storable(), self._db.transaction() as conn, conn.transaction(),
                   conn.cursor() as cursor):
-                cursor.executemany("INSERT INTO document (collection, id, doc, facts) "
-                                   "VALUES (%s, %s, %s, %s)", rows)
+                if len(rows) == 1:  # executemany's pipeline costs more than it saves here
+                    cursor.execute(INSERT, rows[0])
+                else:
+                    cursor.executemany(INSERT, rows)
         except errors.UniqueViolation:
             raise ValueError(f"a document with one of the ids {[d['id'] for d in docs][:5]} "
                              f"is already stored in {self._collection}") from None
@@ -247,12 +253,15 @@ class PgRepository:
     ) -> SearchResult:
         """Filters, order, window and total, all computed by PostgreSQL (in one snapshot,
         through the fact indexes: :mod:`sandbox.backends.postgres.fact_query`)."""
+        # Inside a write section the transaction sees its own writes: no kept counts. Nor
+        # for regular expressions: each request's evaluation is under its own budget.
+        counts = None if self._db.section.depth or uses_regex(filters) else self._db.counts
         with _regex_errors(filters), self._db.snapshot() as conn:
             if uses_regex(filters):
                 conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                     regex_timeout_ms()))
             return fact_query.search(conn, self._collection, filters, sort, offset, limit,
-                                     href_prefix)
+                                     href_prefix, counts)
 
 
 @contextmanager
@@ -282,15 +291,15 @@ def _storable() -> Iterator[None]:
                           reason="Invalid value") from None
 
 
-def _strict(value: Any) -> str:
+def storable_json(value: Any) -> str:
     # No NaN or Infinity (not JSON); a set or an object raises TypeError before any write.
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
 def _json(doc: Document) -> tuple[Jsonb, Jsonb]:
     """The document and its facts as JSONB parameters, serialised now (errors before SQL)."""
-    text = _strict(doc)
-    facts = _strict(facts_of(doc))
+    text = storable_json(doc)
+    facts = storable_json(facts_of(doc))
     return Jsonb(doc, dumps=lambda _: text), Jsonb(None, dumps=lambda _: facts)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from sandbox.backends.postgres.counts import CountCache
 from sandbox.backends.postgres.facts import JSON, path_key
 from sandbox.backends.postgres.migrations import Connection
 from sandbox.backends.postgres.sql_query import ID, FactTest, Translation, sort_path, translate
@@ -165,14 +166,21 @@ def _sorted(conn: Connection, collection: str, plan: Translation, offset: int,
 
 def search(conn: Connection, collection: str, filters: Sequence[Filter],
            sort: Sequence[SortKey], offset: int, limit: int | None,
-           href_prefix: str | None) -> SearchResult:
-    """The whole list query on ``conn`` (one snapshot); see the module docstring."""
+           href_prefix: str | None, counts: CountCache | None = None) -> SearchResult:
+    """The whole list query on ``conn`` (one snapshot); see the module docstring. With
+    ``counts`` (a read-only snapshot's), a filter's count is kept until the collection
+    changes (:mod:`sandbox.backends.postgres.counts`)."""
     first = sort_path(sort, href_prefix)
     keys = {path_key(f.path) for f in filters} | {ID} | ({first} if first else set())
     paths = path_ids(conn, collection, keys)
     indexed = first is not None and not holds_json(conn, paths.get(first))
     plan = translate(filters, sort, href_prefix, paths, sort_indexed=indexed)
-    total = count(conn, collection, plan)
+    if counts is not None and (plan.facts or plan.where):
+        # The filters (and what href means) alone decide the count.
+        total = counts.count(conn, collection, repr((tuple(filters), href_prefix)),
+                             lambda: count(conn, collection, plan))
+    else:
+        total = count(conn, collection, plan)
     if total <= offset or limit == 0:
         return SearchResult([], total)
     if plan.sort_index is not None:

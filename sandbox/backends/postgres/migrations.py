@@ -231,6 +231,52 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE document DROP COLUMN tokens;
         DROP FUNCTION fact_tokens(jsonb);
     """),
+    (5, "an update rewrites only the fact rows that changed; collections count changes", """
+        -- Every write statement adds to its collection's changes (in the writer's slot, so
+        -- writers do not queue): two snapshots that see the same sum see the same
+        -- documents, so a count taken in one serves the other
+        -- (sandbox.backends.postgres.counts).
+        ALTER TABLE document_count ADD COLUMN changes bigint NOT NULL DEFAULT 0;
+        CREATE OR REPLACE FUNCTION document_counted(coll text, delta bigint)
+        RETURNS void LANGUAGE sql AS $$
+            INSERT INTO document_count (collection, slot, n, changes)
+            VALUES (coll, pg_backend_pid() % 64, delta, 1)
+            ON CONFLICT (collection, slot) DO UPDATE
+            SET n = document_count.n + excluded.n, changes = document_count.changes + 1
+        $$;
+        -- Migration 4's update trigger deleted and rewrote every fact row of a changed
+        -- document (some 50 rows, four B-trees each) for a one-attribute PATCH. Now the
+        -- rows the new facts still hold stay; only the others go and only new ones come.
+        CREATE FUNCTION document_facts_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM document_counted(r.collection, 0) FROM new_rows r GROUP BY r.collection;
+            INSERT INTO fact_path (collection, key)
+            SELECT DISTINCT r.collection, k FROM new_rows r, jsonb_object_keys(r.facts) k
+            WHERE NOT EXISTS (SELECT 1 FROM fact_path p
+                              WHERE p.collection = r.collection AND p.key = k)
+            ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+            -- Both statements see the rows as they were before this one (one snapshot):
+            -- a kept row is wanted, so neither deleted nor added again.
+            WITH wanted AS MATERIALIZED (
+                SELECT x.* FROM new_rows r, fact_rows(r.collection, r.seq, r.facts) x),
+            gone AS (
+                DELETE FROM fact f USING old_rows o WHERE f.seq = o.seq AND NOT EXISTS (
+                    SELECT 1 FROM wanted w WHERE w.seq = f.seq AND w.path = f.path
+                    AND (w.o, w.n, w.s, w.rest, w.b, w.rank_lo, w.rank_hi, w.lo, w.hi)
+                        IS NOT DISTINCT FROM
+                        (f.o, f.n, f.s, f.rest, f.b, f.rank_lo, f.rank_hi, f.lo, f.hi)))
+            INSERT INTO fact SELECT w.* FROM wanted w WHERE NOT EXISTS (
+                SELECT 1 FROM fact f WHERE f.seq = w.seq AND f.path = w.path
+                AND (w.o, w.n, w.s, w.rest, w.b, w.rank_lo, w.rank_hi, w.lo, w.hi)
+                    IS NOT DISTINCT FROM
+                    (f.o, f.n, f.s, f.rest, f.b, f.rank_lo, f.rank_hi, f.lo, f.hi));
+            RETURN NULL;
+        END $$;
+        DROP TRIGGER document_facts_update ON document;
+        CREATE TRIGGER document_facts_update AFTER UPDATE ON document
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION document_facts_changed();
+    """),
 ]
 
 
