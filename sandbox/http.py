@@ -181,10 +181,6 @@ def register(app: Flask) -> None:
         error_log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(ApiError(500, "The server failed to handle the request"))
 
-    @app.before_request
-    def _check_query() -> None:
-        check_query(request.query_string, settings())
-
     @app.after_request
     def _label(response: Response) -> Response:
         if response.status_code == 200 and request.method == "OPTIONS" and not response.data:
@@ -195,7 +191,7 @@ def register(app: Flask) -> None:
             del response.headers["Content-Type"]
         return response
 
-    app.wsgi_app = Edge(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = Edge(app.wsgi_app, settings=app.config["SANDBOX"])  # type: ignore[method-assign]
 
 
 #: The environ key of the time a request reached the app (``time.perf_counter``).
@@ -220,8 +216,9 @@ class Edge:
     each ``request`` attribute it reads go through Flask's machinery on every request.
     """
 
-    def __init__(self, app: WSGIApplication) -> None:
+    def __init__(self, app: WSGIApplication, settings: Config) -> None:
         self.app = app
+        self.settings = settings
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -235,7 +232,13 @@ class Edge:
             answer[:] = status, headers, exc_info
             return _ignore
 
-        body = self.app(environ, respond)
+        try:
+            # Refused before Flask parses any of it (and before a tenant is resolved for it).
+            check_query(environ.get("QUERY_STRING", "").encode("latin-1"), self.settings)
+        except ApiError as error:
+            body: Iterable[bytes] = _error_response(error)(environ, respond)
+        else:
+            body = self.app(environ, respond)
         if answer and access_log.isEnabledFor(logging.INFO):
             _log(environ, answer[0], answer[1], started)
         if environ.get(DROP):

@@ -69,7 +69,8 @@ class Tenant:
     def leave(self) -> None:
         with self._flight:
             self._in_flight -= 1
-            self._flight.notify_all()
+            if self._retired:  # only retire() waits, and only once retired
+                self._flight.notify_all()
 
     def retire(self, timeout: float) -> bool:
         """Refuse new requests and wait up to ``timeout`` seconds for the running ones.
