@@ -11,6 +11,6 @@ The harness talks to its target over HTTP only; it never imports the sandbox.
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]

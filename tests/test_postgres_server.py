@@ -192,3 +192,10 @@ def test_a_pool_busy_for_its_whole_timeout_is_a_503_not_a_500(pg_url: str) -> No
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         running.close()
+
+
+def test_pooled_connections_run_without_jit(pg_server: PgServer) -> None:
+    # A query whose estimated cost crosses jit_above_cost would compile for tens of ms.
+    with pg_server.pool.connection() as conn:
+        row = conn.execute("SHOW jit").fetchone()
+    assert row is not None and row[0] == "off"

@@ -70,6 +70,13 @@ def _loads(data: str | bytes) -> Any:
         return json.loads(data)
 
 
+#: Sent with each pooled connection's start-up (no round trip). No JIT: every query here is
+#: a few milliseconds of index work, and one whose estimated cost crosses jit_above_cost (a
+#: sort over a broad range can, depending on the sampled statistics) spent 20 to 50 ms
+#: compiling before running.
+SESSION_OPTIONS = "-c jit=off"
+
+
 def _configure(conn: Connection) -> None:
     set_json_loads(_loads, conn)
 
@@ -90,7 +97,8 @@ class PgServer:
                                       f"{str(exc).strip()}") from None
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=1, max_size=pool_size, timeout=timeout, open=False,
-            name="tmf629-sandbox", kwargs={"application_name": APPLICATION_NAME},
+            name="tmf629-sandbox", kwargs={"application_name": APPLICATION_NAME,
+                                           "options": SESSION_OPTIONS},
             configure=_configure)
         try:
             self.pool.open(wait=True, timeout=timeout)
