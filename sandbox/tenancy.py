@@ -97,12 +97,15 @@ def current() -> Tenant:
     if found is not None:
         return found
     tenants = registry()
-    # An open sandbox's one tenant needs no key: the headers are not even read.
-    key = None if tenants.open else presented_key(request.headers)
-    if not key and not tenants.open:
-        raise unauthorized("This sandbox hosts several tenants: send your key as "
-                           "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    found = by_key(key)
+    if tenants.open:
+        # An open sandbox's one tenant needs no key: the headers are not even read.
+        found = tenants.default if serve(tenants.default) else None
+    else:
+        key = presented_key(request.headers)
+        if not key:
+            raise unauthorized("This sandbox hosts several tenants: send your key as "
+                               "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        found = by_key(key)
     if found is None:
         raise unauthorized("The key is not known here")
     return found
@@ -172,8 +175,14 @@ def prefer_allowed(config: Config) -> bool:
         config.bind_host)
 
 
+def _api_prefix(path: str) -> str | None:
+    """The API prefix of a path that serves a tenant's data; None for any other path."""
+    found = prefix_of(path)
+    return None if found is None or path.startswith(PUBLIC) else found[0]
+
+
 def _is_api(path: str) -> bool:
-    return prefix_of(path) is not None and not path.startswith(PUBLIC)
+    return _api_prefix(path) is not None
 
 
 def _apply_faults(tenant: Tenant, prefer: bool, api_prefix: str) -> None:
@@ -236,20 +245,9 @@ def install(app: Flask, tenants: Registry) -> None:
 
     @app.before_request
     def _tenant_and_faults() -> None:
-        path = request.path
-        found = prefix_of(path)
-        if found is None or path.startswith(PUBLIC):
-            return
-        if tenants.open:
-            # The open sandbox's one tenant, as current() finds it, without reading the
-            # key nor looking up the registry again: this runs on every request.
-            tenant = tenants.default
-            if not tenant.enter():
-                raise unauthorized("The key is not known here")
-            g.tenant = tenant
-        else:
-            tenant = current()
-        _apply_faults(tenant, prefer, found[0])
+        api_prefix = _api_prefix(request.path)
+        if api_prefix is not None:
+            _apply_faults(current(), prefer, api_prefix)
 
     app.after_request(_journal)
     app.register_error_handler(StoreGone, _gone)
