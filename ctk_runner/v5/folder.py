@@ -190,24 +190,11 @@ class V5Folder:
                 *(self._customer([body]) if reply.status == 200 else [])])
 
     def _errors(self) -> None:
-        sent = self._send(REFUSED, {"description": "x"}, UNSUPPORTED)
-        if sent is not None:
-            execution, reply, _ = sent
-            self._finish(execution, [x1.status_is(x1.UNSUPPORTED_MEDIA_TYPE, reply, 415,
-                                                  f"PATCH with Content-Type {UNSUPPORTED}"),
-                                     v5.error_body(reply)])
-        sent = self._send(INVALID, V4_SHAPED)
-        if sent is not None:
-            execution, reply, _ = sent
-            self._finish(execution, [x1.status_is(v5.INVALID_PAYLOAD, reply, 400,
-                                                  "POST with a v4-shaped customer"),
-                                     v5.error_body(reply)])
-        sent = self._send(UNKNOWN)
-        if sent is not None:
-            execution, reply, _ = sent
-            self._finish(execution, [x1.status_is(v5.UNKNOWN_ID, reply, 404,
-                                                  "GET of an unknown id"),
-                                     v5.error_body(reply)])
+        self._refused(REFUSED, x1.UNSUPPORTED_MEDIA_TYPE, 415,
+                      f"PATCH with Content-Type {UNSUPPORTED}", {"description": "x"}, UNSUPPORTED)
+        self._refused(INVALID, v5.INVALID_PAYLOAD, 400, "POST with a v4-shaped customer",
+                      V4_SHAPED)
+        self._refused(UNKNOWN, v5.UNKNOWN_ID, 404, "GET of an unknown id")
 
     def _delete(self) -> None:
         sent = self._send(DELETE)
@@ -219,12 +206,7 @@ class V5Folder:
                 self.unmet["DELETED"] = (f"DELETE {x1.answered(reply)} (a 202 deletes later: "
                                          "there is no moment to expect the 404)")
             self._finish(execution, [v5.status_in(v5.DELETED, reply, (202, 204), "DELETE")])
-        sent = self._send(GONE)
-        if sent is not None:
-            execution, reply, _ = sent
-            self._finish(execution, [x1.status_is(v5.UNKNOWN_ID, reply, 404,
-                                                  "GET after DELETE"),
-                                     v5.error_body(reply)])
+        self._refused(GONE, v5.UNKNOWN_ID, 404, "GET after DELETE")
 
     # -- requests, bodies and executions ------------------------------------------
 
@@ -247,6 +229,15 @@ class V5Folder:
             execution.assertions.append(strict.no_byte_order_mark(reply))
         value, _ = decode_json(reply.text)
         return execution, reply, value
+
+    def _refused(self, step: Step, check: str, status: int, what: str, payload: Any = None,
+                 content_type: str | None = None) -> None:
+        """``step`` sent, expecting ``status`` with a TMF Error body."""
+        sent = self._send(step, payload, content_type)
+        if sent is not None:
+            execution, reply, _ = sent
+            self._finish(execution, [x1.status_is(check, reply, status, what),
+                                     v5.error_body(reply)])
 
     def _finish(self, execution: Execution, assertions: list[Assertion]) -> None:
         execution.assertions.extend(assertions)
